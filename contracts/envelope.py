@@ -1,0 +1,168 @@
+"""The CloudEvents 1.0 envelope in structured JSON mode: build, canonical form and parse.
+
+Every message on `pls.>` is one of these. The canonical form (UTF-8 JSON, keys sorted, no
+insignificant white space) is what is published, what the checkpoint hash chain covers and what a
+signature signs, so every party can recompute it from the parsed event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from contracts.events.base import EventData
+from contracts.registry import REGISTRY, EventType, describe_validation_error
+from contracts.subjects import source_for
+
+CONTENT_TYPE: Final = "application/cloudevents+json"
+DATA_CONTENT_TYPE: Final = "application/json"
+SEQUENCE_DIGITS: Final = 20
+ZERO_HASH: Final = "0" * 64
+
+_TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+
+SequenceText = Annotated[str, StringConstraints(pattern=rf"^\d{{{SEQUENCE_DIGITS}}}$")]
+
+
+class EnvelopeError(ValueError):
+    """The message is not a valid federation CloudEvent; the message says which attribute and why."""
+
+
+class CloudEvent(BaseModel):
+    """A federation event: the CloudEvents context attributes we require, and `data`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    source: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    time: AwareDatetime
+    datacontenttype: Literal["application/json"]
+    dataschema: Annotated[str, StringConstraints(pattern=r"^https?://")]
+    sequence: SequenceText
+    traceparent: Annotated[str, StringConstraints(pattern=_TRACEPARENT.pattern)] | None = None
+    data: dict[str, Any]
+
+    @field_validator("time")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @property
+    def sequence_number(self) -> int:
+        return int(self.sequence)
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def format_sequence(sequence: int) -> str:
+    """Sequences are zero-padded so that their string order is their numeric order."""
+    if sequence < 1:
+        raise ValueError("sequences start at 1")
+    return f"{sequence:0{SEQUENCE_DIGITS}d}"
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and a `Z`, so equal instants have equal text."""
+    if moment.tzinfo is None:
+        raise ValueError("event times must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def build_event(
+    data: EventData,
+    *,
+    origin: str,
+    service: str,
+    subject: str,
+    event_id: str,
+    sequence: int,
+    time: datetime,
+    traceparent: str | None = None,
+    extensions: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The structured-mode CloudEvent for `data`, as a plain dict ready for `canonical_bytes`."""
+    event_type = REGISTRY.of(data)
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source_for(origin, service),
+        "type": event_type.name,
+        "subject": subject,
+        "time": format_time(time),
+        "datacontenttype": DATA_CONTENT_TYPE,
+        "dataschema": event_type.dataschema,
+        "sequence": format_sequence(sequence),
+        "data": data.model_dump(mode="json", exclude_none=True),
+    }
+    if traceparent:
+        event["traceparent"] = traceparent
+    for name, value in (extensions or {}).items():
+        if not _EXTENSION_NAME.match(name) or name in event:
+            raise ValueError(f"invalid CloudEvents extension attribute name {name!r}")
+        event[name] = value
+    return event
+
+
+def canonical_bytes(event: dict[str, Any]) -> bytes:
+    """UTF-8 JSON with sorted keys and no white space: the bytes published, hashed and signed."""
+    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+
+
+def chain_hash(previous_hex: str, canonical: bytes) -> str:
+    """One step of the checkpoint hash chain (see `CheckpointPublished`)."""
+    digest = hashlib.sha256(canonical).digest()
+    return hashlib.sha256(bytes.fromhex(previous_hex) + digest).hexdigest()
+
+
+def load_json(raw: bytes | str) -> dict[str, Any]:
+    """Decode a message body into a JSON object, or say why it is not one."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise EnvelopeError(f"body is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise EnvelopeError("body is not a JSON object")
+    return value
+
+
+def parse_envelope(value: dict[str, Any]) -> CloudEvent:
+    """Validate the CloudEvents attributes of a decoded message (not yet its `data`)."""
+    try:
+        event = CloudEvent.model_validate(value)
+    except ValidationError as error:
+        raise EnvelopeError(describe_validation_error(error)) from None
+    for name in event.extensions:
+        if not _EXTENSION_NAME.match(name):
+            raise EnvelopeError(f"{name}: extension attribute names are 1-20 lower-case letters or digits")
+    return event
+
+
+def parse_event(raw: bytes | str) -> tuple[CloudEvent, EventData]:
+    """Parse a message into its envelope and typed payload (upcast to the current version).
+
+    Raises EnvelopeError, contracts.registry.UnknownEventType or PayloadInvalid with the reason.
+    """
+    envelope = parse_envelope(load_json(raw))
+    return envelope, REGISTRY.decode(envelope.type, envelope.data)
+
+
+def event_type_of(envelope: CloudEvent) -> EventType | None:
+    return REGISTRY.types.get(envelope.type)

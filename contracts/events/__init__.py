@@ -1,0 +1,1 @@
+"""Integration event payloads (the CloudEvents `data`), one module per aggregate."""

@@ -1,0 +1,19 @@
+"""Default local ports of the federation, chosen to stay clear of a NATS already on 4222."""
+
+from __future__ import annotations
+
+from contracts.subjects import PROVINCES
+
+NATS = 14222
+NATS_MONITOR = 18222
+HUB = 18000
+DIRECTORY = 18010
+COMPLAINTS = 18020
+NODE_BASE = 18100
+
+_ORDER = list(PROVINCES)
+
+
+def node_port(province: str) -> int:
+    """Each province node has its own port: 18100 for Beijing (110000) up to 18131 for the Corps."""
+    return NODE_BASE + _ORDER.index(province)

@@ -1,0 +1,35 @@
+"""Settings every service shares, read from `PLS_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-only-secret"
+
+
+class CommonSettings(BaseSettings):
+    """Federation-wide settings: where the bus is, how to log and trace, where files go."""
+
+    model_config = SettingsConfigDict(env_prefix="PLS_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    nats_url: str = "nats://127.0.0.1:14222"
+    nats_creds: Path | None = None
+    var_dir: Path = Path("var")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_endpoint: str | None = None
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def require_real_secret(self, name: str, value: SecretStr) -> None:
+        """Outside development a service refuses to run on a default secret."""
+        if self.is_production and value.get_secret_value() == DEVELOPMENT_SECRET:
+            raise SystemExit(f"{name} must be set to a real secret when PLS_ENVIRONMENT=production")

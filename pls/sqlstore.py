@@ -1,0 +1,197 @@
+"""A thin SQL layer over SQLite files and PostgreSQL, so each read model is written once.
+
+Statements are written with `?` placeholders and portable SQL (`INSERT ... ON CONFLICT`); for
+PostgreSQL the placeholders are rewritten once per statement. A read model's rows and its tracking
+position are written in one `transaction()`, which is what makes its effects exactly-once.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+
+@lru_cache(maxsize=1024)
+def _to_pyformat(sql: str) -> str:
+    # `?` never appears in our SQL except as a placeholder; `%` must be doubled for psycopg.
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _PgCursor:
+    """A psycopg cursor that accepts `?` placeholders."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(_to_pyformat(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        if rows:
+            self._cursor.executemany(_to_pyformat(sql), rows)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._cursor.fetchall())
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+
+class Database:
+    """A connection source for one read model; SQLite file or PostgreSQL schema."""
+
+    dialect: Dialect
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def executescript(self, statements: Sequence[str]) -> None:
+        with self.transaction() as cursor:
+            for statement in statements:
+                cursor.execute(self.adapt_ddl(statement))
+
+    def adapt_ddl(self, statement: str) -> str:
+        return statement
+
+    def close(self) -> None:
+        pass
+
+
+class SQLiteDatabase(Database):
+    """SQLite in WAL mode: one writer connection, one reader connection per thread."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._synchronous = synchronous
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._writer = self._connect()
+        self._connections: list[sqlite3.Connection] = [self._writer]
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(f"PRAGMA synchronous={self._synchronous}")
+        connection.execute("PRAGMA foreign_keys=OFF")
+        connection.execute("PRAGMA cache_size=-65536")
+        connection.execute("PRAGMA temp_store=MEMORY")
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self._write_lock:
+            cursor = self._writer.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            else:
+                self._writer.execute("COMMIT")
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+            self._connections.append(connection)
+        cursor = connection.cursor()
+        cursor.execute("BEGIN")
+        try:
+            yield cursor
+        finally:
+            connection.execute("COMMIT")
+            cursor.close()
+
+    def close(self) -> None:
+        for connection in self._connections:
+            connection.close()
+        self._connections.clear()
+
+
+_SERIAL = re.compile(r"INTEGER PRIMARY KEY AUTOINCREMENT", re.IGNORECASE)
+_BLOB = re.compile(r"\bBLOB\b", re.IGNORECASE)
+
+
+class PostgresDatabase(Database):
+    """PostgreSQL through a psycopg pool, every connection confined to one schema."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, url: str, schema: str, *, pool_size: int = 8) -> None:
+        from psycopg_pool import ConnectionPool
+
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", schema):
+            raise ValueError(f"invalid schema name {schema!r}")
+        self.schema = schema
+        self.url = url
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+        def configure(connection: Any) -> None:
+            connection.execute(f"SET search_path TO {schema}")
+            connection.commit()
+
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, configure=configure, open=True
+        )
+
+    def adapt_ddl(self, statement: str) -> str:
+        statement = _SERIAL.sub("BIGSERIAL PRIMARY KEY", statement)
+        return _BLOB.sub("BYTEA", statement)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self._pool.connection() as connection, connection.cursor() as cursor:
+            yield _PgCursor(cursor)
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        with self._pool.connection() as connection, connection.cursor() as cursor:
+            yield _PgCursor(cursor)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def open_database(url: str, *, schema: str, synchronous: str = "NORMAL") -> Database:
+    """`postgresql://...` opens PostgreSQL (in `schema`); anything else is a SQLite file path."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url, schema)
+    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+    return SQLiteDatabase(path, synchronous=synchronous)

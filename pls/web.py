@@ -1,0 +1,223 @@
+"""What every HTTP service shares: health and metrics routes, tracing, error shapes, page envelopes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pls.telemetry import tracer
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+REQUESTS = Counter("pls_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "pls_http_request_seconds", "HTTP request latency", ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of results, in the Open Referral HSDS envelope."""
+
+    total_items: int
+    total_pages: int
+    page_number: int
+    size: int
+    first_page: bool
+    last_page: bool
+    empty: bool
+    contents: list[T]
+
+    @classmethod
+    def of(cls, items: Sequence[T], *, total: int, page: int, per_page: int) -> Page[T]:
+        pages = max(1, math.ceil(total / per_page)) if per_page else 1
+        return cls(
+            total_items=total, total_pages=pages, page_number=page, size=len(items),
+            first_page=page == 1, last_page=page >= pages, empty=not items, contents=list(items),
+        )
+
+
+class Problem(BaseModel):
+    """The body of every error response: what went wrong, in a sentence a person can act on."""
+
+    detail: Any = Field(description="What is wrong, naming the field or rule.")
+    error: str | None = Field(default=None, description="The name of the rule that was broken.")
+
+
+def problem(status: int, detail: Any, error: str | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"detail": detail}
+    if error:
+        body["error"] = error
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class InvalidInput(ValueError):
+    """Input that passed the schema but breaks a rule about its value; answered with 422."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+    @classmethod
+    def from_value_error(cls, error: ValueError) -> InvalidInput:
+        field, _, message = str(error).partition(": ")
+        return cls(field, message) if message else cls("body", field)
+
+
+def page_beyond_end(page: int, total_pages: int, total: int) -> JSONResponse | None:
+    """A page past the last one is a client error that says where the end is."""
+    if page > 1 and page > total_pages:
+        return problem(
+            404, f"page: {page} is beyond the last page ({total_pages}; {total} items)",
+            "PageOutOfRange",
+        )
+    return None
+
+
+def ops_router(ready: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]) -> APIRouter:
+    """`/healthz`, `/readyz` and `/metrics`."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", responses={503: {"description": "Not ready"}})
+    async def readyz() -> JSONResponse:
+        """The service can do its work: its database answers and its consumers are not stuck."""
+        is_ready, details = await ready()
+        return JSONResponse(
+            {"ready": is_ready, **details}, status_code=200 if is_ready else 503
+        )
+
+    @router.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _describe(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    described = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        field = ".".join(location[1:] if location[:1] in (["body"], ["query"], ["path"], ["header"]) else location)
+        described.append({
+            "loc": error.get("loc"),
+            "field": field,
+            "msg": error.get("msg"),
+            "type": error.get("type"),
+        })
+    return described
+
+
+def install_common(app: FastAPI, service: str, *, max_body_bytes: int = 1_048_576) -> None:
+    """Error shapes, tracing and metrics middleware, and a request size limit."""
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The input is left out: it may hold personal data, and the client already has it.
+        return JSONResponse({"detail": _describe(exc.errors())}, status_code=422)
+
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse(
+            {"detail": [{"loc": ["body", *exc.field.split(".")], "field": exc.field,
+                         "msg": exc.message, "type": "value_error"}]},
+            status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return problem(500, "internal error; it has been logged", "InternalError")
+
+    app.add_middleware(_Observed, service=service)
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+
+
+class _BodyLimit:
+    """Refuses request bodies over a size with 413 before the application reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await problem(413, f"request body over {self.max_bytes} bytes", "PayloadTooLarge")(
+                scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await problem(413, f"request body over {self.max_bytes} bytes", "PayloadTooLarge")(
+                scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Observed:
+    """One server span and one latency observation per request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.tracer = tracer(service)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        import time
+
+        method = scope["method"]
+        status = 500
+        started = time.perf_counter()
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with self.tracer.start_as_current_span(f"{method} {scope['path']}") as span:
+            try:
+                await self.app(scope, receive, recording)
+            finally:
+                route = scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                span.update_name(f"{method} {path}")
+                span.set_attribute("http.status_code", status)
+                REQUESTS.labels(method, path, str(status)).inc()
+                LATENCY.labels(method, path).observe(time.perf_counter() - started)

@@ -1,0 +1,1 @@
+"""The federation's services: province node, ministry hub, directory and complaints supervision."""

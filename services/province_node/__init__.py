@@ -1,0 +1,1 @@
+"""A province node: the province's event-sourced system of record for cases, complaints and agencies."""

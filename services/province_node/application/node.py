@@ -1,0 +1,232 @@
+"""The province node application: load an aggregate, call the business action, save."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from services.province_node.domain.agency import Agency
+from services.province_node.domain.base import NodeAggregate
+from services.province_node.domain.case import Applicant, Case
+from services.province_node.domain.complaint import Complaint
+from services.province_node.domain.context import current_command
+from services.province_node.domain.errors import (
+    IdempotencyKeyReused,
+    ReferenceNotFound,
+)
+from services.province_node.domain.pseudonym import pseudonym
+
+A = TypeVar("A", bound=NodeAggregate)
+NAMESPACE = UUID("6f1c3a52-8d5e-4f0a-9a57-2b8f0c9d4e11")
+
+
+class NotFound(LookupError):
+    """No aggregate of that kind with that id in this province."""
+
+    def __init__(self, kind: str, aggregate_id: Any) -> None:
+        self.kind = kind
+        super().__init__(f"no {kind} {aggregate_id} in this province")
+
+
+class ConcurrentChange(Exception):
+    """Someone else changed the same record at the same moment; retrying is safe."""
+
+
+class ProvinceNode(Application[UUID]):
+    """The province's system of record for cases, complaints and agencies."""
+
+    name = "ProvinceNode"
+    snapshotting_intervals = {Agency: 100}  # noqa: RUF012 - eventsourcing reads it from the class
+
+    def __init__(self, province: str, pseudonym_secret: bytes, env: dict[str, str] | None = None):
+        super().__init__(env)
+        self.province = province
+        self._secret = pseudonym_secret
+        self.on_recorded: list[Callable[[int], None]] = []
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        try:
+            recordings = super().save(*objs, **kwargs)
+        except IntegrityError as error:
+            raise ConcurrentChange(str(error)) from error
+        if recordings:
+            position = max(r.notification.id for r in recordings if r.notification.id is not None)
+            for listener in self.on_recorded:
+                listener(position)
+        return recordings
+
+    def _load(self, kind: type[A], aggregate_id: UUID) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(kind.__name__.lower(), aggregate_id) from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(kind.__name__.lower(), aggregate_id)
+        return aggregate
+
+    def _change(self, kind: type[A], aggregate_id: UUID, action: Callable[[A], None]) -> A:
+        aggregate = self._load(kind, aggregate_id)
+        if not aggregate.has_handled(current_command().command_id):
+            action(aggregate)
+            self.save(aggregate)
+        return aggregate
+
+    def id_for(self, kind: str, idempotency_key: str | None) -> UUID:
+        """A new aggregate's id: derived from the client's Idempotency-Key, so a retry finds it."""
+        if idempotency_key is None:
+            return uuid.uuid4()
+        return uuid.uuid5(NAMESPACE, f"{self.province}/{kind}/{idempotency_key}")
+
+    def _create_once(self, kind: type[A], aggregate_id: UUID, fingerprint: str | None,
+                     create: Callable[[], A]) -> tuple[A, bool]:
+        """Create, unless a retry of the same request already did (then return what it made)."""
+        try:
+            aggregate = self._load(kind, aggregate_id)
+        except NotFound:
+            aggregate = create()
+            try:
+                self.save(aggregate)
+                return aggregate, True
+            except ConcurrentChange:
+                aggregate = self._load(kind, aggregate_id)
+        if getattr(aggregate, "request_fingerprint", fingerprint) != fingerprint:
+            raise IdempotencyKeyReused()
+        return aggregate, False
+
+    def pseudonym_for(self, applicant: Applicant) -> str:
+        return pseudonym(self._secret, id_number=applicant.id_number, phone=applicant.phone,
+                         name=applicant.name)
+
+    # -- cases ---------------------------------------------------------------------------------
+
+    def open_case(self, *, idempotency_key: str | None = None, fingerprint: str | None = None,
+                  applicant: Applicant, received_at: datetime | None = None,
+                  **fields: Any) -> tuple[Case, bool]:
+        case_id = self.id_for("case", idempotency_key)
+        return self._create_once(Case, case_id, fingerprint, lambda: Case.open(
+            id=case_id, province=self.province, applicant=applicant,
+            applicant_id=self.pseudonym_for(applicant),
+            received_at=received_at or datetime.now(UTC), request_fingerprint=fingerprint,
+            **fields,
+        ))
+
+    def get_case(self, case_id: UUID) -> Case:
+        return self._load(Case, case_id)
+
+    def case_history(self, case_id: UUID) -> list[Any]:
+        self._load(Case, case_id)
+        return list(self.repository.event_store.get(case_id))
+
+    def accept_case(self, case_id: UUID) -> Case:
+        return self._change(Case, case_id, lambda case: case.accept())
+
+    def reject_case(self, case_id: UUID, reason: str, note: str | None = None) -> Case:
+        return self._change(Case, case_id, lambda case: case.reject(reason, note))
+
+    def assign_case(self, case_id: UUID, agency_id: UUID, person_id: str | None = None) -> Case:
+        self._require_agency(agency_id, person_id)
+        return self._change(Case, case_id, lambda case: case.assign(str(agency_id), person_id))
+
+    def start_case(self, case_id: UUID) -> Case:
+        return self._change(Case, case_id, lambda case: case.start())
+
+    def transfer_case_to_agency(self, case_id: UUID, agency_id: UUID, note: str | None = None) -> Case:
+        self._require_agency(agency_id, None)
+        return self._change(Case, case_id, lambda case: case.transfer_to_agency(str(agency_id), note))
+
+    def transfer_case_to_province(self, case_id: UUID, province: str, note: str | None = None) -> Case:
+        return self._change(Case, case_id, lambda case: case.transfer_to_province(province, note))
+
+    def conclude_case(self, case_id: UUID, outcome: str, note: str | None = None) -> Case:
+        return self._change(Case, case_id, lambda case: case.conclude(outcome, note))
+
+    def record_callback(self, case_id: UUID, result: str, note: str | None = None) -> Case:
+        return self._change(Case, case_id, lambda case: case.record_callback(result, note))
+
+    def rate_case(self, case_id: UUID, **scores: Any) -> Case:
+        return self._change(Case, case_id, lambda case: case.rate(**scores))
+
+    def reopen_case(self, case_id: UUID, reason: str, note: str | None = None) -> Case:
+        return self._change(Case, case_id, lambda case: case.reopen(reason, note))
+
+    # -- agencies ------------------------------------------------------------------------------
+
+    def _require_agency(self, agency_id: UUID, person_id: str | None) -> Agency:
+        try:
+            agency = self._load(Agency, agency_id)
+        except NotFound:
+            raise ReferenceNotFound("agency_id", f"no agency {agency_id} in this province") from None
+        if person_id is not None and person_id not in agency.personnel:
+            raise ReferenceNotFound("person_id", f"{person_id} is not on the staff of agency {agency_id}")
+        return agency
+
+    def register_agency(self, *, idempotency_key: str | None = None, profile: dict[str, Any],
+                        registered_at: datetime | None = None) -> tuple[Agency, bool]:
+        agency_id = self.id_for("agency", idempotency_key)
+        return self._create_once(Agency, agency_id, None, lambda: Agency.register(
+            id=agency_id, province=self.province, profile=profile,
+            registered_at=registered_at or datetime.now(UTC),
+        ))
+
+    def get_agency(self, agency_id: UUID) -> Agency:
+        return self._load(Agency, agency_id)
+
+    def update_agency(self, agency_id: UUID, profile: dict[str, Any]) -> Agency:
+        return self._change(Agency, agency_id, lambda agency: agency.update(profile))
+
+    def suspend_licence(self, agency_id: UUID, action: str, until: datetime | None,
+                        note: str | None = None) -> Agency:
+        now = datetime.now(UTC)
+        return self._change(Agency, agency_id,
+                            lambda agency: agency.suspend_licence(action, now, until, note))
+
+    def revoke_licence(self, agency_id: UUID, action: str, note: str | None = None) -> Agency:
+        now = datetime.now(UTC)
+        return self._change(Agency, agency_id, lambda agency: agency.revoke_licence(action, now, note))
+
+    def restore_licence(self, agency_id: UUID, action: str, note: str | None = None) -> Agency:
+        now = datetime.now(UTC)
+        return self._change(Agency, agency_id, lambda agency: agency.restore_licence(action, now, note))
+
+    def close_agency(self, agency_id: UUID) -> Agency:
+        now = datetime.now(UTC)
+        return self._change(Agency, agency_id, lambda agency: agency.close(now))
+
+    def add_person(self, agency_id: UUID, *, person_id: str | None, name: str, role: str,
+                   licence_number: str | None) -> tuple[Agency, str]:
+        person = person_id or str(uuid.uuid4())
+        agency = self._change(Agency, agency_id,
+                              lambda agency: agency.add_person(person, name, role, licence_number))
+        return agency, person
+
+    def remove_person(self, agency_id: UUID, person_id: str) -> Agency:
+        return self._change(Agency, agency_id, lambda agency: agency.remove_person(person_id))
+
+    # -- complaints ----------------------------------------------------------------------------
+
+    def file_complaint(self, *, idempotency_key: str | None = None, complainant: Applicant,
+                       received_at: datetime | None = None, agency_id: UUID | None = None,
+                       person_id: str | None = None, **fields: Any) -> tuple[Complaint, bool]:
+        if agency_id is not None:
+            self._require_agency(agency_id, person_id)
+        complaint_id = self.id_for("complaint", idempotency_key)
+        return self._create_once(Complaint, complaint_id, None, lambda: Complaint.file(
+            id=complaint_id, province=self.province,
+            agency_id=str(agency_id) if agency_id else None, person_id=person_id,
+            complainant=complainant.as_dict(), complainant_id=self.pseudonym_for(complainant),
+            received_at=received_at or datetime.now(UTC), **fields,
+        ))
+
+    def get_complaint(self, complaint_id: UUID) -> Complaint:
+        return self._load(Complaint, complaint_id)
+
+    def change_complaint_status(self, complaint_id: UUID, status: str, note: str | None = None) -> Complaint:
+        return self._change(Complaint, complaint_id, lambda c: c.change_status(status, note))

@@ -1,0 +1,145 @@
+"""Wires a province node: event store, publication projection, relay and HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import OperationalError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import Gauge
+
+from pls.settings import CommonSettings
+from pls.sqlstore import open_database
+from pls.web import install_common, ops_router, problem
+from services.province_node.adapters.relay import Relay
+from services.province_node.adapters.views import NodeViews
+from services.province_node.application.node import ConcurrentChange, NotFound, ProvinceNode
+from services.province_node.application.publication import PublicationProjection
+from services.province_node.domain.errors import DomainError, IdempotencyKeyReused, ReferenceNotFound
+from services.province_node.entrypoints.api import agencies, cases, complaints, publication
+from services.province_node.settings import NodeSettings
+
+log = structlog.get_logger(__name__)
+PROJECTION_LAG = Gauge("pls_node_projection_lag", "Notifications recorded but not yet projected")
+
+
+@dataclass
+class NodeRuntime:
+    settings: NodeSettings
+    common: CommonSettings
+    app: ProvinceNode
+    views: NodeViews
+    projection: PublicationProjection
+    relay: Relay | None
+
+    def close(self) -> None:
+        self.projection.stop()
+        self.app.close()
+        self.views.db.close()
+
+
+def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime:
+    common.require_real_secret("PLS_NODE_PSEUDONYM_SECRET", settings.pseudonym_secret)
+    url = settings.database_url(common.var_dir)
+    views = NodeViews(open_database(url, schema=settings.schema, synchronous="FULL"))
+    app = ProvinceNode(
+        settings.province,
+        settings.pseudonym_secret.get_secret_value().encode(),
+        env=settings.eventsourcing_env(common.var_dir),
+    )
+    relay = None
+    if settings.relay_enabled:
+        relay = Relay(views, province=settings.province, nats_url=common.nats_url,
+                      nats_creds=common.nats_creds, batch_size=settings.relay_batch,
+                      ack_timeout=settings.relay_ack_timeout)
+    projection = PublicationProjection(
+        app, views, batch_size=settings.projection_batch,
+        checkpoint_interval=settings.checkpoint_interval,
+        on_journal_appended=relay.journal_appended if relay else None,
+    )
+    return NodeRuntime(settings, common, app, views, projection, relay)
+
+
+def create_app(runtime: NodeRuntime) -> FastAPI:
+    province = runtime.settings.province
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.projection.start()
+        if runtime.relay is not None:
+            await runtime.relay.start()
+        log.info("province node started", province=province, port=runtime.settings.listen_port())
+        try:
+            yield
+        finally:
+            if runtime.relay is not None:
+                await runtime.relay.stop()
+            await asyncio.to_thread(runtime.close)
+
+    api = FastAPI(
+        title=f"Province node {province}",
+        version="1.0.0",
+        description=(
+            "The province's system of record for public legal service cases, complaints and "
+            "agencies. Personal data stays here; published events carry codes and pseudonymous ids."
+        ),
+        lifespan=lifespan,
+    )
+    api.state.runtime = runtime
+    install_common(api, f"province-node-{province}")
+    _install_domain_errors(api)
+
+    async def ready() -> tuple[bool, dict[str, Any]]:
+        head = await asyncio.to_thread(runtime.app.recorder.max_notification_id) or 0
+        lag = head - runtime.projection.position
+        PROJECTION_LAG.set(lag)
+        projecting = runtime.projection.error is None or lag == 0
+        details = {"province": province, "projection_lag": lag}
+        if runtime.relay is not None:
+            details |= {"relay_connected": runtime.relay.connected, "relay_lag": runtime.relay.lag}
+        # A node is ready while it can take commands: a disconnected relay does not stop it.
+        return projecting, details
+
+    api.include_router(ops_router(ready))
+    for module in (cases, agencies, complaints, publication):
+        api.include_router(module.router)
+    return api
+
+
+def _install_domain_errors(api: FastAPI) -> None:
+    @api.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return problem(404, str(exc), "NotFound")
+
+    @api.exception_handler(ReferenceNotFound)
+    async def reference_not_found(request: Request, exc: ReferenceNotFound) -> JSONResponse:
+        return JSONResponse(
+            {"detail": [{"loc": ["body", exc.field], "field": exc.field, "msg": exc.rule,
+                         "type": "reference_not_found"}]},
+            status_code=422,
+        )
+
+    @api.exception_handler(IdempotencyKeyReused)
+    async def key_reused(request: Request, exc: IdempotencyKeyReused) -> JSONResponse:
+        return problem(422, exc.rule, "IdempotencyKeyReused")
+
+    @api.exception_handler(DomainError)
+    async def rule_broken(request: Request, exc: DomainError) -> JSONResponse:
+        return problem(409, exc.rule, type(exc).__name__)
+
+    @api.exception_handler(ConcurrentChange)
+    async def concurrent(request: Request, exc: ConcurrentChange) -> JSONResponse:
+        return problem(409, "the record changed while this command ran; retry it",
+                       "ConcurrentChange")
+
+    @api.exception_handler(OperationalError)
+    async def busy(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("event store busy", error=str(exc))
+        return problem(503, "the event store is busy; retry shortly", "StoreBusy",
+                       headers={"Retry-After": "1"})

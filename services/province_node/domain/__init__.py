@@ -1,0 +1,1 @@
+"""The province's domain model: aggregates, their events and the rules they guard."""

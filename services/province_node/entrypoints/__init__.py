@@ -1,0 +1,1 @@
+"""How the outside reaches the node: the HTTP API and the process entrypoint."""

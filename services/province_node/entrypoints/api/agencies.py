@@ -1,0 +1,119 @@
+"""Agencies: registration, profile, licence standing and personnel of the province's agencies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from contracts.vocabulary import AgencyType
+from pls.web import InvalidInput, Page, Problem, page_beyond_end
+from services.province_node.domain.context import acting
+from services.province_node.entrypoints.api.deps import Command, Node, Views
+from services.province_node.entrypoints.models import (
+    AgencyCreate,
+    AgencyRead,
+    AgencySummaryRead,
+    LicenceChangeCreate,
+    PersonCreate,
+    PersonRead,
+)
+
+ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+router = APIRouter(prefix="/v1/agencies", tags=["agencies"], responses=ERRORS)
+
+
+def _checked(body: AgencyCreate, province: str) -> AgencyCreate:
+    try:
+        body.validate_for(province)
+    except ValueError as error:
+        raise InvalidInput.from_value_error(error) from None
+    return body
+
+
+@router.post("", response_model=AgencyRead, status_code=status.HTTP_201_CREATED)
+def register_agency(body: AgencyCreate, node: Node, command: Command, response: Response) -> AgencyRead:
+    """Register an agency with the province's justice department."""
+    profile = _checked(body, node.province).profile()
+    with acting(command):
+        agency, created = node.register_agency(idempotency_key=command.command_id, profile=profile)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return AgencyRead.of(agency)
+
+
+@router.get("", response_model=Page[AgencySummaryRead])
+def list_agencies(
+    views: Views,
+    agency_type: AgencyType | None = None,
+    county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[AgencySummaryRead] | Response:
+    """Agencies of this province, by name, filtered and paged."""
+    total, rows = views.list_agencies(agency_type=agency_type, county=county,
+                                      offset=(page - 1) * per_page, limit=per_page)
+    result = Page[AgencySummaryRead].of([AgencySummaryRead(**row) for row in rows], total=total,
+                                        page=page, per_page=per_page)
+    return page_beyond_end(page, result.total_pages, total) or result
+
+
+@router.get("/{agency_id}", response_model=AgencyRead)
+def get_agency(agency_id: UUID, node: Node) -> AgencyRead:
+    """An agency with its licence standing and current personnel."""
+    return AgencyRead.of(node.get_agency(agency_id))
+
+
+@router.put("/{agency_id}", response_model=AgencyRead)
+def update_agency(agency_id: UUID, body: AgencyCreate, node: Node, command: Command) -> AgencyRead:
+    """Replace an agency's public profile."""
+    profile = _checked(body, node.province).profile()
+    with acting(command):
+        return AgencyRead.of(node.update_agency(agency_id, profile))
+
+
+@router.post("/{agency_id}/licence/suspend", response_model=AgencyRead)
+def suspend_licence(agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command) -> AgencyRead:
+    """Suspend the agency's practising licence (停业整顿)."""
+    with acting(command):
+        return AgencyRead.of(node.suspend_licence(agency_id, body.action, body.until, body.note))
+
+
+@router.post("/{agency_id}/licence/revoke", response_model=AgencyRead)
+def revoke_licence(agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command) -> AgencyRead:
+    """Revoke the agency's practising licence (吊销执业许可证)."""
+    with acting(command):
+        return AgencyRead.of(node.revoke_licence(agency_id, body.action, body.note))
+
+
+@router.post("/{agency_id}/licence/restore", response_model=AgencyRead)
+def restore_licence(agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command) -> AgencyRead:
+    """Put a suspended licence back in force."""
+    with acting(command):
+        return AgencyRead.of(node.restore_licence(agency_id, body.action, body.note))
+
+
+@router.post("/{agency_id}/close", response_model=AgencyRead)
+def close_agency(agency_id: UUID, node: Node, command: Command) -> AgencyRead:
+    """Record that the agency stopped operating."""
+    with acting(command):
+        return AgencyRead.of(node.close_agency(agency_id))
+
+
+@router.post("/{agency_id}/personnel", response_model=PersonRead, status_code=status.HTTP_201_CREATED)
+def add_person(agency_id: UUID, body: PersonCreate, node: Node, command: Command) -> PersonRead:
+    """A practitioner joins the agency."""
+    with acting(command):
+        _, person_id = node.add_person(agency_id, person_id=body.person_id, name=body.name,
+                                       role=body.role, licence_number=body.licence_number)
+    return PersonRead(person_id=person_id, name=body.name, role=body.role,
+                      licence_number=body.licence_number)
+
+
+@router.delete("/{agency_id}/personnel/{person_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_person(agency_id: UUID, person_id: str, node: Node, command: Command) -> Response:
+    """A practitioner leaves the agency."""
+    with acting(command):
+        node.remove_person(agency_id, person_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,70 @@
+"""Complaints: intake of service complaints and their handling at the province."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from contracts.vocabulary import ComplaintStatus
+from pls.web import InvalidInput, Page, Problem, page_beyond_end
+from services.province_node.domain.case import Applicant
+from services.province_node.domain.context import acting
+from services.province_node.entrypoints.api.deps import Command, Node, Views
+from services.province_node.entrypoints.models import (
+    ComplaintCreate,
+    ComplaintRead,
+    ComplaintStatusCreate,
+    ComplaintSummaryRead,
+)
+
+ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+router = APIRouter(prefix="/v1/complaints", tags=["complaints"], responses=ERRORS)
+
+
+@router.post("", response_model=ComplaintRead, status_code=status.HTTP_201_CREATED)
+def file_complaint(body: ComplaintCreate, node: Node, command: Command, response: Response) -> ComplaintRead:
+    """File a complaint about an agency, a person or a platform service."""
+    try:
+        body.check_target()
+    except ValueError as error:
+        raise InvalidInput.from_value_error(error) from None
+    fields = body.model_dump(mode="json", exclude={"complainant", "received_at", "agency_id", "person_id"})
+    with acting(command):
+        complaint, created = node.file_complaint(
+            idempotency_key=command.command_id, agency_id=body.agency_id, person_id=body.person_id,
+            complainant=Applicant(**body.complainant.model_dump()), received_at=body.received_at,
+            **fields,
+        )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return ComplaintRead.of(complaint)
+
+
+@router.get("", response_model=Page[ComplaintSummaryRead])
+def list_complaints(
+    views: Views,
+    complaint_status: Annotated[ComplaintStatus | None, Query(alias="status")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[ComplaintSummaryRead] | Response:
+    """Complaints received by this province, newest first."""
+    total, rows = views.list_complaints(status=complaint_status, offset=(page - 1) * per_page,
+                                        limit=per_page)
+    result = Page[ComplaintSummaryRead].of([ComplaintSummaryRead(**row) for row in rows],
+                                           total=total, page=page, per_page=per_page)
+    return page_beyond_end(page, result.total_pages, total) or result
+
+
+@router.get("/{complaint_id}", response_model=ComplaintRead)
+def get_complaint(complaint_id: UUID, node: Node) -> ComplaintRead:
+    """A complaint and where it stands."""
+    return ComplaintRead.of(node.get_complaint(complaint_id))
+
+
+@router.post("/{complaint_id}/status", response_model=ComplaintRead)
+def change_status(complaint_id: UUID, body: ComplaintStatusCreate, node: Node, command: Command) -> ComplaintRead:
+    """Move a complaint to its next status."""
+    with acting(command):
+        return ComplaintRead.of(node.change_complaint_status(complaint_id, body.status, body.note))

@@ -1,0 +1,47 @@
+"""Dependencies of the node's routes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Header, Request
+
+from pls.telemetry import current_traceparent
+from services.province_node.adapters.views import NodeViews
+from services.province_node.application.node import ProvinceNode
+from services.province_node.domain.context import CommandContext
+
+if TYPE_CHECKING:
+    from services.province_node.bootstrap import NodeRuntime
+
+
+def get_runtime(request: Request) -> NodeRuntime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def get_node(request: Request) -> ProvinceNode:
+    return get_runtime(request).app
+
+
+def get_views(request: Request) -> NodeViews:
+    return get_runtime(request).views
+
+
+def command_context(
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", max_length=128,
+               description="Repeat a request safely: the same key never acts twice."),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        Header(alias="X-Actor", max_length=128, description="Operator who issues the command."),
+    ] = None,
+) -> CommandContext:
+    return CommandContext(actor=actor, traceparent=current_traceparent(), command_id=idempotency_key)
+
+
+Runtime = Annotated["NodeRuntime", Depends(get_runtime)]
+Node = Annotated[ProvinceNode, Depends(get_node)]
+Views = Annotated[NodeViews, Depends(get_views)]
+Command = Annotated[CommandContext, Depends(command_context)]

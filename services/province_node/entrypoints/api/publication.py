@@ -1,0 +1,88 @@
+"""The node's statistics about itself, its publication journal, checkpoints and relay status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from contracts.envelope import CONTENT_TYPE
+from contracts.vocabulary import Channel, ServiceType
+from services.province_node.adapters.views import CaseFilter
+from services.province_node.entrypoints.api.deps import Runtime, Views
+from services.province_node.entrypoints.models import (
+    CaseStatistics,
+    JournalHead,
+    RatingSummary,
+    RelayStatus,
+)
+
+router = APIRouter(prefix="/v1", tags=["publication"])
+
+
+@router.get("/statistics", response_model=CaseStatistics)
+def statistics(
+    runtime: Runtime,
+    service_type: ServiceType | None = None,
+    channel: Channel | None = None,
+    county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+) -> CaseStatistics:
+    """What this province reports about itself: cases by status, service, channel, outcome; ratings."""
+    stats = runtime.views.case_statistics(CaseFilter(service_type=service_type, channel=channel,
+                                                     county=county))
+    ratings = stats.pop("ratings")
+    count = ratings["count"]
+    return CaseStatistics(
+        province=runtime.settings.province,
+        **stats,
+        ratings=RatingSummary(
+            **ratings,
+            average_overall=ratings["overall_sum"] / count if count else None,
+            satisfied_share=ratings["satisfied"] / count if count else None,
+        ),
+    )
+
+
+@router.get("/journal", responses={200: {"content": {"application/json": {}}}})
+def journal(
+    views: Views,
+    after: Annotated[int, Query(ge=0, description="Return events with a sequence above this.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> Response:
+    """Published events in sequence order, exactly as published, for consumers to fill gaps."""
+    entries = views.journal_after(after, limit)
+    head, _ = views.journal_head()
+    next_after = entries[-1].sequence if entries else after
+    body = (
+        b'{"head":' + str(head).encode() + b',"next_after":' + str(next_after).encode()
+        + b',"content_type":"' + CONTENT_TYPE.encode() + b'","events":['
+        + b",".join(entry.body for entry in entries) + b"]}"
+    )
+    return Response(body, media_type="application/json")
+
+
+@router.get("/journal/head", response_model=JournalHead)
+def journal_head(runtime: Runtime) -> JournalHead:
+    """The last published sequence and the running hash through it."""
+    sequence, running_hash = runtime.views.journal_head()
+    return JournalHead(province=runtime.settings.province, sequence=sequence, running_hash=running_hash)
+
+
+@router.post("/checkpoints", status_code=status.HTTP_202_ACCEPTED)
+def request_checkpoint(runtime: Runtime) -> dict[str, str]:
+    """Publish a checkpoint now rather than at the next interval."""
+    runtime.projection.request_checkpoint()
+    return {"status": "requested"}
+
+
+@router.get("/relay", response_model=RelayStatus)
+def relay_status(runtime: Runtime) -> RelayStatus:
+    """How far the relay has published the journal to JetStream."""
+    relay = runtime.relay
+    head = runtime.projection.journal.sequence
+    if relay is None:
+        return RelayStatus(connected=False, position=0, journal_sequence=head, lag=head,
+                           last_error="relay disabled", last_published_at=None)
+    return RelayStatus(connected=relay.connected, position=relay.position, journal_sequence=head,
+                       lag=max(0, head - relay.position), last_error=relay.last_error,
+                       last_published_at=relay.last_published_at)

@@ -1,0 +1,71 @@
+"""Settings of a province node, from `PLS_NODE_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.subjects import PROVINCES
+from pls import ports
+from pls.settings import DEVELOPMENT_SECRET
+
+
+class NodeSettings(BaseSettings):
+    """One province node. Defaults run it in the local federation."""
+
+    model_config = SettingsConfigDict(env_prefix="PLS_NODE_", extra="ignore")
+
+    province: str = "440000"
+    host: str = "127.0.0.1"
+    port: int | None = None
+    database: str | None = None
+    pseudonym_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    relay_enabled: bool = True
+    relay_batch: int = 1000
+    relay_ack_timeout: float = 10.0
+    projection_batch: int = 500
+    checkpoint_interval: float = 30.0
+    max_page_size: int = 200
+
+    @field_validator("province")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in PROVINCES:
+            raise ValueError(f"{value!r} is not one of the 32 provincial platform codes")
+        return value
+
+    def listen_port(self) -> int:
+        return self.port if self.port is not None else ports.node_port(self.province)
+
+    def database_url(self, var_dir: Path) -> str:
+        return self.database or str(var_dir / "nodes" / self.province / "node.db")
+
+    def eventsourcing_env(self, var_dir: Path) -> dict[str, str]:
+        """The eventsourcing persistence settings for this node's event store."""
+        url = self.database_url(var_dir)
+        if url.startswith(("postgresql://", "postgres://")):
+            from urllib.parse import urlparse
+
+            parsed = urlparse(url)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": parsed.path.lstrip("/") or "postgres",
+                "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(parsed.port or 5432),
+                "POSTGRES_USER": parsed.username or "postgres",
+                "POSTGRES_PASSWORD": parsed.password or "",
+                "POSTGRES_SCHEMA": self.schema,
+                "CREATE_TABLE": "y",
+            }
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": url,
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+
+    @property
+    def schema(self) -> str:
+        return f"node_{self.province}"
