@@ -1,0 +1,179 @@
+"""The `pls` command: `pls up` for a whole local federation, one subcommand per service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from contracts.subjects import PROVINCES
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="The public legal service federation: province nodes, ministry hub and tools.")
+console = Console()
+DEFAULT_PROVINCES = "110000,440000,510000"
+
+
+def _provinces(value: str) -> list[str]:
+    if value.strip().lower() == "all":
+        return list(PROVINCES)
+    codes = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [code for code in codes if code not in PROVINCES]
+    if unknown:
+        raise typer.BadParameter(f"not provincial platform codes: {', '.join(unknown)}")
+    return codes
+
+
+@app.command()
+def up(
+    provinces: Annotated[str, typer.Option(help="Comma-separated codes, or 'all' for the 32.")] = DEFAULT_PROVINCES,
+    rate: Annotated[float, typer.Option(help="Simulated cases per second across the federation.")] = 5.0,
+    day_seconds: Annotated[float, typer.Option(help="Real seconds per simulated day.")] = 5.0,
+    simulate: Annotated[bool, typer.Option(help="Run the traffic simulator.")] = True,
+    var_dir: Annotated[Path, typer.Option(help="Where state, logs and federation.json go.")] = Path("var"),
+    fresh: Annotated[bool, typer.Option(help="Delete earlier state under --var-dir first.")] = False,
+    nats_port: Annotated[int, typer.Option(help="Port of the local nats-server.")] = 14222,
+) -> None:
+    """Start a whole local federation: nats-server, hub, province nodes and a traffic simulator."""
+    from pls.federation import Federation
+    from pls.logs import configure_logging
+
+    configure_logging("warning")
+    codes = _provinces(provinces)
+    signal.signal(signal.SIGTERM, _interrupt)
+    if fresh and var_dir.exists():
+        shutil.rmtree(var_dir)
+    federation = Federation(var_dir=var_dir, provinces=codes, nats_port=nats_port)
+    console.print(f"Starting nats-server, the hub and {len(codes)} province nodes ...")
+    try:
+        federation.start()
+    except Exception as error:
+        federation.stop()
+        console.print(f"[red]Could not start the federation:[/red] {error}")
+        raise typer.Exit(1) from None
+    _print_table(federation.manifest())
+    console.print(f"Wrote {var_dir / 'federation.json'}. Dashboard: {federation.hub_url}/  Ctrl-C stops everything.")
+    try:
+        if simulate:
+            from pls.simulator.traffic import Simulator
+
+            simulator = Simulator({p: federation.node_url(p) for p in codes}, rate=rate,
+                                  day_seconds=day_seconds)
+            asyncio.run(simulator.run())
+        else:
+            asyncio.run(asyncio.Event().wait())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("Stopping ...")
+        federation.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_table(manifest: dict[str, object]) -> None:
+    table = Table(title="Local federation")
+    table.add_column("service")
+    table.add_column("URL")
+    table.add_row("nats-server", str(manifest["nats"]["url"]))  # type: ignore[index]
+    table.add_row("ministry hub (dashboard, /docs)", str(manifest["hub"]["url"]))  # type: ignore[index]
+    for code, node in manifest["provinces"].items():  # type: ignore[attr-defined]
+        table.add_row(f"province node {code} {node['name']}", node["url"])
+    console.print(table)
+
+
+@app.command()
+def node(
+    province: Annotated[str, typer.Option(help="Six-digit province code, e.g. 440000.")],
+    port: Annotated[int | None, typer.Option(help="Listening port (default 18100 + index).")] = None,
+    host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
+) -> None:
+    """Run one province node (what its container runs)."""
+    from pls.serve import prepare, serve
+    from pls.settings import CommonSettings
+    from services.province_node.bootstrap import build_runtime, create_app
+    from services.province_node.settings import NodeSettings
+
+    overrides: dict[str, object] = {"province": province}
+    if port is not None:
+        overrides["port"] = port
+    if host is not None:
+        overrides["host"] = host
+    settings = NodeSettings(**overrides)  # type: ignore[arg-type]
+    common = CommonSettings()
+    prepare(common, f"province-node-{province}")
+    serve(create_app(build_runtime(settings, common)), settings.host, settings.listen_port())
+
+
+@app.command()
+def hub(
+    port: Annotated[int | None, typer.Option(help="Listening port (default 18000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
+) -> None:
+    """Run the ministry hub (what its container runs)."""
+    from pls.serve import prepare, serve
+    from pls.settings import CommonSettings
+    from services.ministry_hub.bootstrap import build_runtime, create_app
+    from services.ministry_hub.settings import HubSettings
+
+    overrides: dict[str, object] = {}
+    if port is not None:
+        overrides["port"] = port
+    if host is not None:
+        overrides["host"] = host
+    settings = HubSettings(**overrides)  # type: ignore[arg-type]
+    common = CommonSettings()
+    prepare(common, "ministry-hub")
+    serve(create_app(build_runtime(settings, common)), settings.host, settings.port)
+
+
+@app.command()
+def directory() -> None:
+    """Run the national directory of legal service agencies (not yet available)."""
+    console.print("The directory service is not part of this release yet.")
+    raise typer.Exit(2)
+
+
+@app.command()
+def complaints() -> None:
+    """Run the national complaints supervision service (not yet available)."""
+    console.print("The complaints supervision service is not part of this release yet.")
+    raise typer.Exit(2)
+
+
+@app.command()
+def simulate(
+    federation_file: Annotated[Path, typer.Option("--federation", help="federation.json of a running federation.")] = Path("var/federation.json"),
+    rate: Annotated[float, typer.Option(help="Cases per second.")] = 5.0,
+    day_seconds: Annotated[float, typer.Option(help="Real seconds per simulated day.")] = 5.0,
+    duration: Annotated[float | None, typer.Option(help="Seconds to run (default: until Ctrl-C).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Send simulated traffic to the province nodes of a running federation."""
+    from pls.simulator.traffic import Simulator
+
+    manifest = json.loads(federation_file.read_text())
+    nodes = {code: entry["url"] for code, entry in manifest["provinces"].items()}
+    simulator = Simulator(nodes, rate=rate, day_seconds=day_seconds, seed=seed)
+    with contextlib.suppress(KeyboardInterrupt):
+        stats = asyncio.run(simulator.run(duration))
+        console.print(dict(stats))
+
+
+def main() -> None:
+    app(prog_name="pls")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Deadline rules and the calendar they count in: calendar days or China's working days.
+
+Rules live in a YAML file (`PLS_DEADLINE_RULES`, default `pls/data/deadline_rules.yaml`), each
+naming the article it comes from; whether a rule counts calendar or working days is its setting.
+Working days follow the State Council's holiday arrangements, adjusted working weekends included,
+from the `chinese-calendar` package; for years it does not yet cover, Monday to Friday apply and
+`extra_holidays` / `extra_workdays` can be configured.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+CHINA = timezone(timedelta(hours=8), "CST")
+DEFAULT_RULES = Path(__file__).parent / "data" / "deadline_rules.yaml"
+
+
+class DayCount(StrEnum):
+    CALENDAR = "calendar"
+    WORKING = "working"
+
+
+class Milestone(StrEnum):
+    OPENED = "opened"
+    DECIDED = "decided"
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"
+    CONCLUDED = "concluded"
+
+
+class RuleOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    days: int | None = Field(default=None, ge=1)
+    count: DayCount | None = None
+    basis: str | None = None
+
+
+class DeadlineRule(BaseModel):
+    """One supervised period, e.g. a legal aid decision within 7 days of the application."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    service_type: str
+    starts: Milestone
+    ends: Milestone
+    days: int = Field(ge=1)
+    count: DayCount
+    basis: str
+    certainty: str = "statute"
+    extends_past_holidays: bool = True
+    provinces: dict[str, RuleOverride] = Field(default_factory=dict)
+
+    def for_province(self, province: str) -> DeadlineRule:
+        override = self.provinces.get(province)
+        if override is None:
+            return self
+        changes = {k: v for k, v in override.model_dump().items() if v is not None}
+        return self.model_copy(update=changes)
+
+
+class WorkingCalendar:
+    """China's working days: weekends and public holidays off, adjusted working weekends on."""
+
+    def __init__(self, extra_holidays: Iterable[date] = (), extra_workdays: Iterable[date] = ()) -> None:
+        self.extra_holidays = set(extra_holidays)
+        self.extra_workdays = set(extra_workdays)
+
+    @cache  # noqa: B019 - one calendar per process, days are few
+    def is_working_day(self, day: date) -> bool:
+        if day in self.extra_workdays:
+            return True
+        if day in self.extra_holidays:
+            return False
+        import chinese_calendar
+
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError:
+            return day.weekday() < 5
+
+    def add_working_days(self, start: date, days: int) -> date:
+        """The date `days` working days after `start` (the day of the event itself does not count)."""
+        current = start
+        remaining = days
+        while remaining > 0:
+            current += timedelta(days=1)
+            if self.is_working_day(current):
+                remaining -= 1
+        return current
+
+    def next_working_day(self, day: date) -> date:
+        while not self.is_working_day(day):
+            day += timedelta(days=1)
+        return day
+
+
+def local_date(moment: datetime) -> date:
+    return moment.astimezone(CHINA).date()
+
+
+def end_of_day(day: date) -> datetime:
+    """24:00 China time at the end of `day`, in UTC."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CHINA).astimezone(UTC)
+
+
+def due_at(rule: DeadlineRule, start: datetime, calendar: WorkingCalendar) -> datetime:
+    """When a period that started at `start` runs out (the end of its last day, China time)."""
+    first = local_date(start)
+    if rule.count is DayCount.WORKING:
+        last = calendar.add_working_days(first, rule.days)
+    else:
+        last = first + timedelta(days=rule.days)
+        if rule.extends_past_holidays:
+            last = calendar.next_working_day(last)
+    return end_of_day(last)
+
+
+class RuleBook(BaseModel):
+    rules: list[DeadlineRule]
+
+    def starting_at(self, service_type: str, milestone: Milestone, province: str) -> list[DeadlineRule]:
+        return [
+            rule.for_province(province)
+            for rule in self.rules
+            if rule.service_type == service_type and rule.starts is milestone
+        ]
+
+    def ending_at(self, service_type: str, milestone: Milestone) -> list[DeadlineRule]:
+        return [r for r in self.rules if r.service_type == service_type and r.ends is milestone]
+
+    def by_id(self, rule_id: str) -> DeadlineRule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+def load_rules(path: str | Path | None = None) -> RuleBook:
+    source = Path(path or os.environ.get("PLS_DEADLINE_RULES") or DEFAULT_RULES)
+    raw: Any = yaml.safe_load(source.read_text(encoding="utf-8"))
+    return RuleBook(rules=[DeadlineRule.model_validate(item) for item in raw])

@@ -1,0 +1,153 @@
+"""`pls up`: a whole federation on one machine, each service in its own process.
+
+It starts nats-server, creates every started origin's stream, starts the hub and the province nodes
+as `pls` subprocesses (what containers would run), waits until each is ready, writes
+`var/federation.json` and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+
+from contracts.subjects import PROVINCES
+from pls import bus, ports
+from pls.natsserver import NatsServer
+
+
+@dataclass
+class Child:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class Federation:
+    var_dir: Path
+    provinces: list[str]
+    nats_port: int = ports.NATS
+    nats_monitor_port: int = ports.NATS_MONITOR
+    hub_port: int = ports.HUB
+    checkpoint_interval: float = 10.0
+    silent_after: float = 120.0
+    environment: dict[str, str] = field(default_factory=dict)
+    nats: NatsServer | None = None
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"
+
+    def node_url(self, province: str) -> str:
+        return f"http://127.0.0.1:{ports.node_port(province)}"
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://127.0.0.1:{self.hub_port}"
+
+    def start(self) -> None:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        (self.var_dir / "logs").mkdir(exist_ok=True)
+        self.nats = NatsServer(self.var_dir / "nats", self.nats_port, self.nats_monitor_port).start()
+        asyncio.run(self._create_streams())
+        base = {
+            **os.environ,
+            "PLS_VAR_DIR": str(self.var_dir),
+            "PLS_NATS_URL": self.nats_url,
+            **self.environment,
+        }
+        for province in self.provinces:
+            self._spawn(f"node-{province}", self.node_url(province),
+                        ["node", "--province", province],
+                        {**base, "PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval)})
+        self._spawn("hub", self.hub_url, ["hub", "--port", str(self.hub_port)],
+                    {**base, "PLS_HUB_PROVINCES": ",".join(self.provinces),
+                     "PLS_HUB_SILENT_AFTER": str(self.silent_after),
+                     "PLS_HUB_NODE_URLS": json.dumps({p: self.node_url(p) for p in self.provinces})})
+        self.wait_ready()
+        self.write_manifest()
+
+    async def _create_streams(self) -> None:
+        client = await nats.connect(self.nats_url)
+        try:
+            js = client.jetstream()
+            for origin in self.provinces:
+                await bus.ensure_stream(js, origin)
+        finally:
+            await client.close()
+
+    def _spawn(self, name: str, url: str, args: list[str], env: dict[str, str]) -> None:
+        log = self.var_dir / "logs" / f"{name}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pls.cli", *args], env=env,
+            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.children.append(Child(name, url, process, log))
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {child.name: child for child in self.children}
+        while pending and time.monotonic() < deadline:
+            for name, child in list(pending.items()):
+                if child.process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {child.process.returncode}; see {child.log}")
+                try:
+                    if httpx.get(f"{child.url}/healthz", timeout=1).status_code == 200:
+                        del pending[name]
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"not ready after {timeout} s: {', '.join(pending)}")
+
+    def manifest(self) -> dict[str, Any]:
+        assert self.nats is not None
+        return {
+            "started_at": datetime.now(UTC).isoformat(),
+            "var_dir": str(self.var_dir.resolve()),
+            "nats": {"url": self.nats_url, "monitor": self.nats.monitor_url,
+                     "store": str((self.var_dir / "nats" / "jetstream").resolve()),
+                     "credentials": None},
+            "hub": {"url": self.hub_url, "docs": f"{self.hub_url}/docs"},
+            "directory": None,
+            "complaints": None,
+            "provinces": {
+                p: {"name": PROVINCES[p], "url": self.node_url(p), "docs": f"{self.node_url(p)}/docs",
+                    "stream": f"PLS_{p}", "subjects": f"pls.{p}.>"}
+                for p in self.provinces
+            },
+            "logs": str((self.var_dir / "logs").resolve()),
+        }
+
+    def write_manifest(self) -> Path:
+        path = self.var_dir / "federation.json"
+        path.write_text(json.dumps(self.manifest(), indent=2, ensure_ascii=False) + "\n")
+        return path
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for child in self.children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in self.children:
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        if self.nats is not None:
+            self.nats.stop()

@@ -1,0 +1,1 @@
+"""A traffic simulator calibrated on the national volumes of the public legal service platform."""

@@ -1,0 +1,1 @@
+"""The ministry hub: every province's events projected once into the national read model."""

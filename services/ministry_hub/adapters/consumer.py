@@ -1,0 +1,146 @@
+"""Durable pull consumers over the province streams, positioned by the hub's own tracking.
+
+The read model, not the consumer, is the record of how far the hub got: at start (and after any
+consumer error) each durable consumer is recreated to begin just after the stream position stored
+with the read model. Acknowledgements only spare the server redeliveries within a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import structlog
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from prometheus_client import Gauge
+
+from contracts.subjects import stream_name
+from services.ministry_hub.application.intake import Delivery
+
+log = structlog.get_logger(__name__)
+PENDING = Gauge("pls_hub_consumer_pending", "Messages in a province stream not yet delivered", ["origin"])
+
+
+class StreamConsumers:
+    def __init__(
+        self,
+        client: Client,
+        origins: list[str],
+        queue: asyncio.Queue[Delivery],
+        position_of: Callable[[str], int],
+        *,
+        durable: str = "ministry-hub",
+        batch: int = 500,
+        ack_wait: float = 60.0,
+        max_ack_pending: int = 20_000,
+    ) -> None:
+        self.client = client
+        self.js: JetStreamContext = client.jetstream(timeout=10)
+        self.origins = origins
+        self.queue = queue
+        self.position_of = position_of
+        self.durable = durable
+        self.batch = batch
+        self.ack_wait = ack_wait
+        self.max_ack_pending = max_ack_pending
+        self.pending: dict[str, int] = {}
+        self.streams_seen: dict[str, bool] = {}
+        self.stream_last: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for origin in self.origins:
+            self._tasks.append(asyncio.create_task(self._fetch_loop(origin), name=f"fetch-{origin}"))
+        self._tasks.append(asyncio.create_task(self._watch_pending(), name="watch-pending"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _subscribe(self, origin: str) -> JetStreamContext.PullSubscription:
+        stream = stream_name(origin)
+        info = await self.js.stream_info(stream)
+        position = self.position_of(origin)
+        if info.state.last_seq < position:
+            # The stream was recreated or purged behind our back: read all of what it has; the
+            # sequence check drops what was already applied and a gap is backfilled.
+            log.warning("stream is behind the hub's position; reading it from the start",
+                        stream=stream, position=position, last=info.state.last_seq)
+            position = 0
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(stream, self.durable)
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            max_ack_pending=self.max_ack_pending,
+            max_deliver=-1,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if position else DeliverPolicy.ALL,
+            opt_start_seq=position + 1 if position else None,
+        )
+        await self.js.add_consumer(stream, config)
+        self.streams_seen[origin] = True
+        return await self.js.pull_subscribe_bind(durable=self.durable, stream=stream)
+
+    async def _fetch_loop(self, origin: str) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                subscription = await self._subscribe(origin)
+            except NotFoundError:
+                self.streams_seen[origin] = False
+                await asyncio.sleep(2.0)  # the province has not published yet
+                continue
+            except Exception as error:
+                log.warning("cannot subscribe; retrying", origin=origin, error=repr(error))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.5
+            try:
+                while True:
+                    try:
+                        messages = await subscription.fetch(self.batch, timeout=1.0)
+                    except TimeoutError:
+                        continue
+                    for message in messages:
+                        await self.queue.put(self._delivery(origin, message))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("consumer failed; resubscribing", origin=origin, error=repr(error))
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+                await asyncio.sleep(backoff)
+
+    @staticmethod
+    def _delivery(origin: str, message: Msg) -> Delivery:
+        return Delivery(origin=origin, subject=message.subject, body=message.data,
+                        stream_sequence=message.metadata.sequence.stream, handle=message)
+
+    async def _watch_pending(self) -> None:
+        while True:
+            for origin in self.origins:
+                with contextlib.suppress(Exception):
+                    info = await self.js.consumer_info(stream_name(origin), self.durable)
+                    self.pending[origin] = info.num_pending + info.num_ack_pending
+                    PENDING.labels(origin).set(self.pending[origin])
+                with contextlib.suppress(Exception):
+                    stream = await self.js.stream_info(stream_name(origin))
+                    self.stream_last[origin] = stream.state.last_seq
+            await asyncio.sleep(2.0)
+
+
+async def acknowledge(handles: list[Msg]) -> None:
+    """Acknowledge what was committed; a lost ack only means a redelivery that is then dropped."""
+    for message in handles:
+        with contextlib.suppress(Exception):
+            await message.ack()

@@ -1,0 +1,1 @@
+"""The hub's application services: intake of deliveries and the national projection."""

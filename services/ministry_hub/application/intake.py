@@ -1,0 +1,302 @@
+"""Intake: every delivery checked, put in its source's order, and either applied, held or refused.
+
+Per source (a province, or the ministry's own services) the intake knows the last applied
+`sequence` and the running hash through it. A delivery is:
+- refused (dead-lettered, sequence untouched) when it is not a CloudEvent, or its source, subject
+  and stream disagree: nobody may speak for another origin;
+- dropped as a duplicate when its sequence was already applied;
+- held when it comes after a gap, until the gap is filled from the stream or by backfill;
+- applied in sequence order otherwise. A payload that fails its schema is dead-lettered but still
+  takes its place in the sequence and the hash chain, so the source's later events flow on.
+Checkpoint events are verified against the hash chain as they are reached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts.envelope import (
+    CloudEvent,
+    EnvelopeError,
+    canonical_bytes,
+    chain_hash,
+    load_json,
+    parse_envelope,
+)
+from contracts.events.base import EventData
+from contracts.events.checkpoint import CheckpointPublished
+from contracts.registry import REGISTRY, PayloadInvalid, UnknownEventType
+from contracts.subjects import origin_of_source, parse_subject
+
+ZERO_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as it arrived: from a stream (with its stream sequence), or from backfill."""
+
+    origin: str
+    subject: str | None
+    body: bytes
+    stream_sequence: int | None = None
+    handle: Any = None
+    via: str = "stream"
+
+
+@dataclass(frozen=True)
+class Applicable:
+    origin: str
+    envelope: CloudEvent
+    data: EventData
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    origin: str | None
+    subject: str | None
+    reason: str
+    body: bytes
+    stream_sequence: int | None
+    event_id: str | None = None
+    sequence: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceState:
+    origin: str
+    sequence: int = 0
+    running_hash: str = ZERO_HASH
+    last_event_time: str | None = None
+    last_applied_at: str | None = None
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    stream_position: int = 0
+    checkpoint_sequence: int | None = None
+    checkpoint_status: str = "none"
+    checkpoint_at: str | None = None
+    diverged_at: int | None = None
+
+
+@dataclass
+class Batch:
+    events: list[Applicable] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    handles: list[Any] = field(default_factory=list)
+    sources: dict[str, SourceState] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.dead_letters or self.handles or self.sources)
+
+
+@dataclass
+class _Held:
+    delivery: Delivery
+    value: dict[str, Any]
+    envelope: CloudEvent
+
+
+@dataclass
+class Gap:
+    origin: str
+    expected: int
+    first_held: int
+    since: float
+
+    @property
+    def missing(self) -> int:
+        return self.first_held - self.expected
+
+
+class Intake:
+    def __init__(self, sources: Iterable[SourceState], *, max_held: int = 50_000) -> None:
+        self.sources: dict[str, SourceState] = {s.origin: s for s in sources}
+        self.max_held = max_held
+        self._held: dict[str, dict[int, _Held]] = {}
+        self._gap_since: dict[str, float] = {}
+        self._batch = Batch()
+        self.duplicates_dropped = 0
+
+    # -- offering ------------------------------------------------------------------------------
+
+    def offer(self, delivery: Delivery) -> None:
+        try:
+            value = load_json(delivery.body)
+            envelope = parse_envelope(value)
+            self._check_origin(delivery, envelope)
+        except EnvelopeError as error:
+            self._refuse(delivery, str(error))
+            return
+        state = self._state(delivery.origin)
+        sequence = envelope.sequence_number
+        if sequence <= state.sequence:
+            self._duplicate(delivery)
+            return
+        held = self._held.setdefault(delivery.origin, {})
+        if sequence > state.sequence + 1:
+            if sequence in held or len(held) >= self.max_held:
+                self._duplicate(delivery, count=False)
+            else:
+                held[sequence] = _Held(delivery, value, envelope)
+                self._gap_since.setdefault(delivery.origin, time.monotonic())
+            return
+        self._apply(delivery, value, envelope)
+        self._release_held(delivery.origin)
+
+    def _check_origin(self, delivery: Delivery, envelope: CloudEvent) -> None:
+        try:
+            source_origin = origin_of_source(envelope.source)
+        except ValueError as error:
+            raise EnvelopeError(f"source: {error}") from None
+        if source_origin != delivery.origin:
+            raise EnvelopeError(
+                f"source: {envelope.source} does not belong to origin {delivery.origin} "
+                "(an origin may publish only its own events)"
+            )
+        if delivery.subject is not None:
+            try:
+                subject_origin, aggregate, event = parse_subject(delivery.subject)
+            except ValueError as error:
+                raise EnvelopeError(f"subject: {error}") from None
+            if subject_origin != delivery.origin:
+                raise EnvelopeError(f"subject: {delivery.subject} is not under pls.{delivery.origin}")
+            expected_prefix = f"cn.gov.moj.pls.{aggregate}.{event}.v"
+            if not envelope.type.startswith(expected_prefix):
+                raise EnvelopeError(f"type: {envelope.type} does not match subject {delivery.subject}")
+
+    def _state(self, origin: str) -> SourceState:
+        state = self._batch.sources.get(origin) or self.sources.get(origin)
+        if state is None:
+            state = SourceState(origin)
+        return state
+
+    def _set(self, state: SourceState) -> None:
+        self._batch.sources[state.origin] = state
+
+    def _handled(self, delivery: Delivery) -> None:
+        if delivery.handle is not None:
+            self._batch.handles.append(delivery.handle)
+        if delivery.stream_sequence is not None:
+            state = self._state(delivery.origin)
+            if delivery.stream_sequence > state.stream_position:
+                self._set(replace(state, stream_position=delivery.stream_sequence))
+
+    def _refuse(self, delivery: Delivery, reason: str) -> None:
+        self._batch.dead_letters.append(DeadLetter(
+            origin=delivery.origin, subject=delivery.subject, reason=reason, body=delivery.body,
+            stream_sequence=delivery.stream_sequence,
+        ))
+        state = self._state(delivery.origin)
+        self._set(replace(state, dead_letters=state.dead_letters + 1))
+        self._handled(delivery)
+
+    def _duplicate(self, delivery: Delivery, *, count: bool = True) -> None:
+        if count:
+            self.duplicates_dropped += 1
+            state = self._state(delivery.origin)
+            self._set(replace(state, duplicates=state.duplicates + 1))
+        self._handled(delivery)
+
+    def _apply(self, delivery: Delivery, value: dict[str, Any], envelope: CloudEvent) -> None:
+        state = self._state(delivery.origin)
+        now = datetime.now(UTC).isoformat()
+        checkpoint: dict[str, Any] = {}
+        try:
+            data = REGISTRY.decode(envelope.type, envelope.data)
+        except (UnknownEventType, PayloadInvalid) as error:
+            self._batch.dead_letters.append(DeadLetter(
+                origin=delivery.origin, subject=delivery.subject, reason=f"data: {error}",
+                body=delivery.body, stream_sequence=delivery.stream_sequence,
+                event_id=envelope.id, sequence=envelope.sequence_number,
+            ))
+            state = replace(state, dead_letters=state.dead_letters + 1)
+        else:
+            if isinstance(data, CheckpointPublished):
+                checkpoint = self._verify(state, data, now)
+            else:
+                self._batch.events.append(Applicable(delivery.origin, envelope, data))
+                state = replace(state, applied=state.applied + 1)
+        state = replace(
+            state,
+            sequence=envelope.sequence_number,
+            running_hash=chain_hash(state.running_hash, canonical_bytes(value)),
+            last_event_time=envelope.time.isoformat(),
+            last_applied_at=now,
+            **checkpoint,
+        )
+        self._set(state)
+        self._handled(delivery)
+
+    @staticmethod
+    def _verify(state: SourceState, data: CheckpointPublished, now: str) -> dict[str, Any]:
+        matches = data.through_sequence == state.sequence and data.running_hash == state.running_hash
+        if matches:
+            return {"checkpoint_sequence": data.through_sequence, "checkpoint_status": "verified",
+                    "checkpoint_at": now}
+        return {"checkpoint_sequence": data.through_sequence, "checkpoint_status": "diverged",
+                "checkpoint_at": now, "diverged_at": data.through_sequence}
+
+    def _release_held(self, origin: str) -> None:
+        held = self._held.get(origin)
+        if not held:
+            self._gap_since.pop(origin, None)
+            return
+        while True:
+            state = self._state(origin)
+            for stale in [s for s in held if s <= state.sequence]:
+                self._duplicate(held.pop(stale).delivery)
+            item = held.pop(state.sequence + 1, None)
+            if item is None:
+                break
+            self._apply(item.delivery, item.value, item.envelope)
+        if held:
+            self._gap_since[origin] = time.monotonic()
+        else:
+            self._gap_since.pop(origin, None)
+
+    # -- draining ------------------------------------------------------------------------------
+
+    def take(self) -> Batch:
+        """Everything ready to be written in one transaction (then acknowledged)."""
+        batch, self._batch = self._batch, Batch()
+        for origin, state in batch.sources.items():
+            held = self._held.get(origin)
+            if held:
+                first_held_stream = min(
+                    (h.delivery.stream_sequence for h in held.values()
+                     if h.delivery.stream_sequence is not None), default=None,
+                )
+                if first_held_stream is not None and first_held_stream - 1 < state.stream_position:
+                    batch.sources[origin] = replace(state, stream_position=first_held_stream - 1)
+        return batch
+
+    def committed(self, batch: Batch) -> None:
+        self.sources.update(batch.sources)
+
+    def rolled_back(self, sources: Iterable[SourceState]) -> None:
+        """The write failed: forget what was pending and start again from what is stored."""
+        self.sources = {s.origin: s for s in sources}
+        self._held.clear()
+        self._gap_since.clear()
+        self._batch = Batch()
+
+    # -- gaps ----------------------------------------------------------------------------------
+
+    def gaps(self) -> list[Gap]:
+        found = []
+        for origin, since in self._gap_since.items():
+            held = self._held.get(origin)
+            if not held:
+                continue
+            state = self._state(origin)
+            found.append(Gap(origin, state.sequence + 1, min(held), since))
+        return found
+
+    def held_count(self, origin: str | None = None) -> int:
+        if origin is not None:
+            return len(self._held.get(origin, {}))
+        return sum(len(h) for h in self._held.values())

@@ -1,0 +1,1 @@
+"""The national model: what the ministry counts about cases, agencies and complaints."""
