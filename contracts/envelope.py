@@ -151,7 +151,9 @@ def parse_envelope(value: dict[str, Any]) -> CloudEvent:
         raise EnvelopeError(describe_validation_error(error)) from None
     for name in event.extensions:
         if not _EXTENSION_NAME.match(name):
-            raise EnvelopeError(f"{name}: extension attribute names are 1-20 lower-case letters or digits")
+            raise EnvelopeError(
+                f"{name}: extension attribute names are 1-20 lower-case letters or digits"
+            )
     return event
 
 

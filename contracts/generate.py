@@ -42,23 +42,46 @@ def envelope_schema() -> dict[str, Any]:
         "title": "Federation CloudEvent (structured JSON mode)",
         "type": "object",
         "required": [
-            "specversion", "id", "source", "type", "subject", "time",
-            "datacontenttype", "dataschema", "sequence", "data",
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "subject",
+            "time",
+            "datacontenttype",
+            "dataschema",
+            "sequence",
+            "data",
         ],
         "properties": {
             "specversion": {"const": "1.0"},
-            "id": {"type": "string", "minLength": 1,
-                   "description": "Unique per source and stable: a re-sent event keeps its id."},
-            "source": {"type": "string", "pattern": "^/pls/([0-9]{6}|moj)/[a-z-]+$",
-                       "examples": ["/pls/440000/province-node"]},
-            "type": {"type": "string", "pattern": r"^cn\.gov\.moj\.pls\.[a-z_]+\.[a-z_]+\.v[0-9]+$"},
+            "id": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Unique per source and stable: a re-sent event keeps its id.",
+            },
+            "source": {
+                "type": "string",
+                "pattern": "^/pls/([0-9]{6}|moj)/[a-z-]+$",
+                "examples": ["/pls/440000/province-node"],
+            },
+            "type": {
+                "type": "string",
+                "pattern": r"^cn\.gov\.moj\.pls\.[a-z_]+\.[a-z_]+\.v[0-9]+$",
+            },
             "subject": {"type": "string", "description": "The aggregate id."},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": "application/json"},
             "dataschema": {"type": "string", "format": "uri"},
-            "sequence": {"type": "string", "pattern": "^[0-9]{20}$",
-                         "description": "Contiguous per source, zero-padded (CloudEvents sequence extension)."},
-            "traceparent": {"type": "string", "description": "W3C trace context (distributed tracing extension)."},
+            "sequence": {
+                "type": "string",
+                "pattern": "^[0-9]{20}$",
+                "description": "Contiguous per source, zero-padded (CloudEvents sequence extension).",
+            },
+            "traceparent": {
+                "type": "string",
+                "description": "W3C trace context (distributed tracing extension).",
+            },
             "data": {"type": "object"},
         },
         "additionalProperties": True,
@@ -80,7 +103,9 @@ def asyncapi_document() -> dict[str, Any]:
         message_name = _message_name(event_type)
         messages[message_name] = {
             "name": event_type.name,
-            "title": event_type.model.__doc__.strip().splitlines()[0] if event_type.model.__doc__ else "",
+            "title": event_type.model.__doc__.strip().splitlines()[0]
+            if event_type.model.__doc__
+            else "",
             "contentType": "application/cloudevents+json",
             "headers": {
                 "type": "object",
@@ -179,7 +204,9 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any], where: str = "") 
         problems.append(f"{where}{name}: new required field")
     for name, definition in old.get("$defs", {}).items():
         if "enum" in definition:
-            removed = set(definition["enum"]) - set(new.get("$defs", {}).get(name, {}).get("enum", []))
+            removed = set(definition["enum"]) - set(
+                new.get("$defs", {}).get(name, {}).get("enum", [])
+            )
             if removed:
                 problems.append(f"{where}{name}: enum values removed {sorted(removed)}")
     return problems
@@ -191,12 +218,16 @@ def check() -> list[str]:
     drift: list[str] = []
     for path, text in rendered_files().items():
         if not path.exists():
-            drift.append(f"{path.relative_to(HERE.parent)}: missing (run `python -m contracts.generate`)")
+            drift.append(
+                f"{path.relative_to(HERE.parent)}: missing (run `python -m contracts.generate`)"
+            )
             continue
         committed = path.read_text(encoding="utf-8")
         if committed == text:
             continue
-        drift.append(f"{path.relative_to(HERE.parent)}: differs from the models (run `python -m contracts.generate`)")
+        drift.append(
+            f"{path.relative_to(HERE.parent)}: differs from the models (run `python -m contracts.generate`)"
+        )
         if path.suffix == ".json" and path.name != ENVELOPE_SCHEMA:
             problems += breaking_changes(json.loads(committed), json.loads(text), f"{path.name}: ")
     published = {path.name for path in SCHEMA_DIR.glob("*.json")}

@@ -7,7 +7,6 @@ import contextlib
 import json
 import shutil
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +16,11 @@ from rich.table import Table
 
 from contracts.subjects import PROVINCES
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="The public legal service federation: province nodes, ministry hub and tools.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="The public legal service federation: province nodes, ministry hub and tools.",
+)
 console = Console()
 DEFAULT_PROVINCES = "110000,440000,510000"
 
@@ -35,12 +37,20 @@ def _provinces(value: str) -> list[str]:
 
 @app.command()
 def up(
-    provinces: Annotated[str, typer.Option(help="Comma-separated codes, or 'all' for the 32.")] = DEFAULT_PROVINCES,
-    rate: Annotated[float, typer.Option(help="Simulated cases per second across the federation.")] = 5.0,
+    provinces: Annotated[
+        str, typer.Option(help="Comma-separated codes, or 'all' for the 32.")
+    ] = DEFAULT_PROVINCES,
+    rate: Annotated[
+        float, typer.Option(help="Simulated cases per second across the federation.")
+    ] = 5.0,
     day_seconds: Annotated[float, typer.Option(help="Real seconds per simulated day.")] = 5.0,
     simulate: Annotated[bool, typer.Option(help="Run the traffic simulator.")] = True,
-    var_dir: Annotated[Path, typer.Option(help="Where state, logs and federation.json go.")] = Path("var"),
-    fresh: Annotated[bool, typer.Option(help="Delete earlier state under --var-dir first.")] = False,
+    var_dir: Annotated[Path, typer.Option(help="Where state, logs and federation.json go.")] = Path(
+        "var"
+    ),
+    fresh: Annotated[
+        bool, typer.Option(help="Delete earlier state under --var-dir first.")
+    ] = False,
     nats_port: Annotated[int, typer.Option(help="Port of the local nats-server.")] = 14222,
 ) -> None:
     """Start a whole local federation: nats-server, hub, province nodes and a traffic simulator."""
@@ -61,13 +71,16 @@ def up(
         console.print(f"[red]Could not start the federation:[/red] {error}")
         raise typer.Exit(1) from None
     _print_table(federation.manifest())
-    console.print(f"Wrote {var_dir / 'federation.json'}. Dashboard: {federation.hub_url}/  Ctrl-C stops everything.")
+    console.print(
+        f"Wrote {var_dir / 'federation.json'}. Dashboard: {federation.hub_url}/  Ctrl-C stops everything."
+    )
     try:
         if simulate:
             from pls.simulator.traffic import Simulator
 
-            simulator = Simulator({p: federation.node_url(p) for p in codes}, rate=rate,
-                                  day_seconds=day_seconds)
+            simulator = Simulator(
+                {p: federation.node_url(p) for p in codes}, rate=rate, day_seconds=day_seconds
+            )
             asyncio.run(simulator.run())
         else:
             asyncio.run(asyncio.Event().wait())
@@ -96,7 +109,9 @@ def _print_table(manifest: dict[str, object]) -> None:
 @app.command()
 def node(
     province: Annotated[str, typer.Option(help="Six-digit province code, e.g. 440000.")],
-    port: Annotated[int | None, typer.Option(help="Listening port (default 18100 + index).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Listening port (default 18100 + index).")
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
 ) -> None:
     """Run one province node (what its container runs)."""
@@ -154,10 +169,14 @@ def complaints() -> None:
 
 @app.command()
 def simulate(
-    federation_file: Annotated[Path, typer.Option("--federation", help="federation.json of a running federation.")] = Path("var/federation.json"),
+    federation_file: Annotated[
+        Path, typer.Option("--federation", help="federation.json of a running federation.")
+    ] = Path("var/federation.json"),
     rate: Annotated[float, typer.Option(help="Cases per second.")] = 5.0,
     day_seconds: Annotated[float, typer.Option(help="Real seconds per simulated day.")] = 5.0,
-    duration: Annotated[float | None, typer.Option(help="Seconds to run (default: until Ctrl-C).")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to run (default: until Ctrl-C).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
     """Send simulated traffic to the province nodes of a running federation."""
@@ -176,4 +195,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -71,7 +71,9 @@ class DeadlineRule(BaseModel):
 class WorkingCalendar:
     """China's working days: weekends and public holidays off, adjusted working weekends on."""
 
-    def __init__(self, extra_holidays: Iterable[date] = (), extra_workdays: Iterable[date] = ()) -> None:
+    def __init__(
+        self, extra_holidays: Iterable[date] = (), extra_workdays: Iterable[date] = ()
+    ) -> None:
         self.extra_holidays = set(extra_holidays)
         self.extra_workdays = set(extra_workdays)
 
@@ -128,7 +130,9 @@ def due_at(rule: DeadlineRule, start: datetime, calendar: WorkingCalendar) -> da
 class RuleBook(BaseModel):
     rules: list[DeadlineRule]
 
-    def starting_at(self, service_type: str, milestone: Milestone, province: str) -> list[DeadlineRule]:
+    def starting_at(
+        self, service_type: str, milestone: Milestone, province: str
+    ) -> list[DeadlineRule]:
         return [
             rule.for_province(province)
             for rule in self.rules

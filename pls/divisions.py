@@ -108,11 +108,15 @@ def gazetteer() -> Gazetteer:
             prefecture = parent.code
         else:
             prefecture = d.code[:4] + "00"
-            label = "兵团师市" if province == CORPS else (
-                "市辖区县" if PROVINCES[province].endswith("市") else "省直辖县级行政区划"
+            label = (
+                "兵团师市"
+                if province == CORPS
+                else ("市辖区县" if PROVINCES[province].endswith("市") else "省直辖县级行政区划")
             )
             add_prefecture(prefecture, label, province)
-        by_code[d.code] = Division(d.code, d.name, 3, prefecture, *point(d.code, prefecture, province))
+        by_code[d.code] = Division(
+            d.code, d.name, 3, prefecture, *point(d.code, prefecture, province)
+        )
         counties_by_province[province].append(d.code)
         counties_by_prefecture[prefecture].append(d.code)
     # Prefecture-level cities without counties serve as their own county.

@@ -42,6 +42,7 @@ class Federation:
     nats_port: int = ports.NATS
     nats_monitor_port: int = ports.NATS_MONITOR
     hub_port: int = ports.HUB
+    node_ports: dict[str, int] = field(default_factory=dict)
     checkpoint_interval: float = 10.0
     silent_after: float = 120.0
     environment: dict[str, str] = field(default_factory=dict)
@@ -52,8 +53,11 @@ class Federation:
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
+    def node_port(self, province: str) -> int:
+        return self.node_ports.get(province) or ports.node_port(province)
+
     def node_url(self, province: str) -> str:
-        return f"http://127.0.0.1:{ports.node_port(province)}"
+        return f"http://127.0.0.1:{self.node_port(province)}"
 
     @property
     def hub_url(self) -> str:
@@ -62,22 +66,13 @@ class Federation:
     def start(self) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         (self.var_dir / "logs").mkdir(exist_ok=True)
-        self.nats = NatsServer(self.var_dir / "nats", self.nats_port, self.nats_monitor_port).start()
+        self.nats = NatsServer(
+            self.var_dir / "nats", self.nats_port, self.nats_monitor_port
+        ).start()
         asyncio.run(self._create_streams())
-        base = {
-            **os.environ,
-            "PLS_VAR_DIR": str(self.var_dir),
-            "PLS_NATS_URL": self.nats_url,
-            **self.environment,
-        }
         for province in self.provinces:
-            self._spawn(f"node-{province}", self.node_url(province),
-                        ["node", "--province", province],
-                        {**base, "PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval)})
-        self._spawn("hub", self.hub_url, ["hub", "--port", str(self.hub_port)],
-                    {**base, "PLS_HUB_PROVINCES": ",".join(self.provinces),
-                     "PLS_HUB_SILENT_AFTER": str(self.silent_after),
-                     "PLS_HUB_NODE_URLS": json.dumps({p: self.node_url(p) for p in self.provinces})})
+            self.spawn_node(province)
+        self.spawn_hub()
         self.wait_ready()
         self.write_manifest()
 
@@ -90,21 +85,64 @@ class Federation:
         finally:
             await client.close()
 
+    def spawn_node(self, province: str) -> Child:
+        """(Re)start one province node, e.g. after it was killed."""
+        self.children = [c for c in self.children if c.name != f"node-{province}"]
+        self._spawn(
+            f"node-{province}",
+            self.node_url(province),
+            ["node", "--province", province, "--port", str(self.node_port(province))],
+            self._env({"PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval)}),
+        )
+        return self.children[-1]
+
+    def spawn_hub(self) -> Child:
+        """(Re)start the hub, e.g. after it was killed."""
+        self.children = [c for c in self.children if c.name != "hub"]
+        self._spawn("hub", self.hub_url, ["hub", "--port", str(self.hub_port)], self._hub_env())
+        return self.children[-1]
+
+    def child(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
+
+    def _env(self, extra: dict[str, str]) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PLS_VAR_DIR": str(self.var_dir),
+            "PLS_NATS_URL": self.nats_url,
+            **self.environment,
+            **extra,
+        }
+
+    def _hub_env(self) -> dict[str, str]:
+        return self._env(
+            {
+                "PLS_HUB_PROVINCES": ",".join(self.provinces),
+                "PLS_HUB_SILENT_AFTER": str(self.silent_after),
+                "PLS_HUB_NODE_URLS": json.dumps({p: self.node_url(p) for p in self.provinces}),
+            }
+        )
+
     def _spawn(self, name: str, url: str, args: list[str], env: dict[str, str]) -> None:
         log = self.var_dir / "logs" / f"{name}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "pls.cli", *args], env=env,
-            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "pls.cli", *args],
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.children.append(Child(name, url, process, log))
 
-    def wait_ready(self, timeout: float = 120.0) -> None:
+    def wait_ready(self, timeout: float = 120.0, names: list[str] | None = None) -> None:
         deadline = time.monotonic() + timeout
-        pending = {child.name: child for child in self.children}
+        pending = {c.name: c for c in self.children if names is None or c.name in names}
         while pending and time.monotonic() < deadline:
             for name, child in list(pending.items()):
                 if child.process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {child.process.returncode}; see {child.log}")
+                    raise RuntimeError(
+                        f"{name} exited with {child.process.returncode}; see {child.log}"
+                    )
                 try:
                     if httpx.get(f"{child.url}/healthz", timeout=1).status_code == 200:
                         del pending[name]
@@ -119,15 +157,23 @@ class Federation:
         return {
             "started_at": datetime.now(UTC).isoformat(),
             "var_dir": str(self.var_dir.resolve()),
-            "nats": {"url": self.nats_url, "monitor": self.nats.monitor_url,
-                     "store": str((self.var_dir / "nats" / "jetstream").resolve()),
-                     "credentials": None},
+            "nats": {
+                "url": self.nats_url,
+                "monitor": self.nats.monitor_url,
+                "store": str((self.var_dir / "nats" / "jetstream").resolve()),
+                "credentials": None,
+            },
             "hub": {"url": self.hub_url, "docs": f"{self.hub_url}/docs"},
             "directory": None,
             "complaints": None,
             "provinces": {
-                p: {"name": PROVINCES[p], "url": self.node_url(p), "docs": f"{self.node_url(p)}/docs",
-                    "stream": f"PLS_{p}", "subjects": f"pls.{p}.>"}
+                p: {
+                    "name": PROVINCES[p],
+                    "url": self.node_url(p),
+                    "docs": f"{self.node_url(p)}/docs",
+                    "stream": f"PLS_{p}",
+                    "subjects": f"pls.{p}.>",
+                }
                 for p in self.provinces
             },
             "logs": str((self.var_dir / "logs").resolve()),

@@ -17,6 +17,12 @@ def prepare(common: CommonSettings, service_name: str) -> None:
 
 def serve(app: FastAPI, host: str, port: int) -> None:
     uvicorn.run(
-        app, host=host, port=port, log_level="warning", access_log=False,
-        loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=10,
     )

@@ -42,7 +42,9 @@ def configure_tracing(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter())
+            BatchSpanProcessor(
+                OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
+            )
         )
     if not _configured:
         trace.set_tracer_provider(provider)
@@ -67,7 +69,9 @@ def context_from(traceparent: str | None) -> context.Context | None:
 
 
 @contextmanager
-def span_from(name: str, traceparent: str | None, tracer_name: str, **attributes: str) -> Iterator[trace.Span]:
+def span_from(
+    name: str, traceparent: str | None, tracer_name: str, **attributes: str
+) -> Iterator[trace.Span]:
     """A span continuing the trace named by `traceparent` (a new trace when there is none)."""
     with tracer(tracer_name).start_as_current_span(
         name, context=context_from(traceparent), attributes=attributes

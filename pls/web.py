@@ -21,7 +21,9 @@ T = TypeVar("T")
 
 REQUESTS = Counter("pls_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
-    "pls_http_request_seconds", "HTTP request latency", ["method", "route"],
+    "pls_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 
@@ -42,8 +44,14 @@ class Page(BaseModel, Generic[T]):
     def of(cls, items: Sequence[T], *, total: int, page: int, per_page: int) -> Page[T]:
         pages = max(1, math.ceil(total / per_page)) if per_page else 1
         return cls(
-            total_items=total, total_pages=pages, page_number=page, size=len(items),
-            first_page=page == 1, last_page=page >= pages, empty=not items, contents=list(items),
+            total_items=total,
+            total_pages=pages,
+            page_number=page,
+            size=len(items),
+            first_page=page == 1,
+            last_page=page >= pages,
+            empty=not items,
+            contents=list(items),
         )
 
 
@@ -54,8 +62,9 @@ class Problem(BaseModel):
     error: str | None = Field(default=None, description="The name of the rule that was broken.")
 
 
-def problem(status: int, detail: Any, error: str | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int, detail: Any, error: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"detail": detail}
     if error:
         body["error"] = error
@@ -80,7 +89,8 @@ def page_beyond_end(page: int, total_pages: int, total: int) -> JSONResponse | N
     """A page past the last one is a client error that says where the end is."""
     if page > 1 and page > total_pages:
         return problem(
-            404, f"page: {page} is beyond the last page ({total_pages}; {total} items)",
+            404,
+            f"page: {page} is beyond the last page ({total_pages}; {total} items)",
             "PageOutOfRange",
         )
     return None
@@ -99,9 +109,7 @@ def ops_router(ready: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]) -> A
     async def readyz() -> JSONResponse:
         """The service can do its work: its database answers and its consumers are not stuck."""
         is_ready, details = await ready()
-        return JSONResponse(
-            {"ready": is_ready, **details}, status_code=200 if is_ready else 503
-        )
+        return JSONResponse({"ready": is_ready, **details}, status_code=200 if is_ready else 503)
 
     @router.get("/metrics", response_class=Response)
     async def metrics() -> Response:
@@ -115,13 +123,19 @@ def _describe(errors: Sequence[Any]) -> list[dict[str, Any]]:
     described = []
     for error in errors:
         location = [str(part) for part in error.get("loc", ())]
-        field = ".".join(location[1:] if location[:1] in (["body"], ["query"], ["path"], ["header"]) else location)
-        described.append({
-            "loc": error.get("loc"),
-            "field": field,
-            "msg": error.get("msg"),
-            "type": error.get("type"),
-        })
+        field = ".".join(
+            location[1:]
+            if location[:1] in (["body"], ["query"], ["path"], ["header"])
+            else location
+        )
+        described.append(
+            {
+                "loc": error.get("loc"),
+                "field": field,
+                "msg": error.get("msg"),
+                "type": error.get("type"),
+            }
+        )
     return described
 
 
@@ -136,8 +150,16 @@ def install_common(app: FastAPI, service: str, *, max_body_bytes: int = 1_048_57
     @app.exception_handler(InvalidInput)
     async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
         return JSONResponse(
-            {"detail": [{"loc": ["body", *exc.field.split(".")], "field": exc.field,
-                         "msg": exc.message, "type": "value_error"}]},
+            {
+                "detail": [
+                    {
+                        "loc": ["body", *exc.field.split(".")],
+                        "field": exc.field,
+                        "msg": exc.message,
+                        "type": "value_error",
+                    }
+                ]
+            },
             status_code=422,
         )
 
@@ -164,7 +186,8 @@ class _BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await problem(413, f"request body over {self.max_bytes} bytes", "PayloadTooLarge")(
-                scope, receive, send)
+                scope, receive, send
+            )
             return
         received = 0
 
@@ -181,7 +204,8 @@ class _BodyLimit:
             await self.app(scope, limited, send)
         except _TooLarge:
             await problem(413, f"request body over {self.max_bytes} bytes", "PayloadTooLarge")(
-                scope, receive, send)
+                scope, receive, send
+            )
 
 
 class _TooLarge(Exception):

@@ -24,11 +24,27 @@ SERVICE_VOLUME: Final[dict[str, tuple[float, str]]] = {
 }
 
 CHANNEL_MIX: Final[dict[str, dict[str, float]]] = {
-    "consultation": {"hotline_12348": 0.40, "wechat": 0.25, "web": 0.15, "app": 0.05, "walk_in": 0.15},
-    "mediation": {"walk_in": 0.60, "court_referral": 0.20, "transfer_12345": 0.10,
-                  "hotline_12348": 0.05, "wechat": 0.05},
-    "legal_aid": {"walk_in": 0.55, "wechat": 0.15, "web": 0.10, "hotline_12348": 0.10,
-                  "court_referral": 0.10},
+    "consultation": {
+        "hotline_12348": 0.40,
+        "wechat": 0.25,
+        "web": 0.15,
+        "app": 0.05,
+        "walk_in": 0.15,
+    },
+    "mediation": {
+        "walk_in": 0.60,
+        "court_referral": 0.20,
+        "transfer_12345": 0.10,
+        "hotline_12348": 0.05,
+        "wechat": 0.05,
+    },
+    "legal_aid": {
+        "walk_in": 0.55,
+        "wechat": 0.15,
+        "web": 0.10,
+        "hotline_12348": 0.10,
+        "court_referral": 0.10,
+    },
     "lawyer": {"walk_in": 0.70, "web": 0.10, "wechat": 0.10, "app": 0.10},
     "notarization": {"walk_in": 0.80, "web": 0.10, "app": 0.10},
     "judicial_appraisal": {"walk_in": 0.60, "court_referral": 0.40},
@@ -37,17 +53,27 @@ CHANNEL_MIX: Final[dict[str, dict[str, float]]] = {
 }
 
 PLATFORM_LEVEL_MIX: Final[dict[str, float]] = {
-    "county_centre": 0.50, "township_station": 0.35, "village_room": 0.15,
+    "county_centre": 0.50,
+    "township_station": 0.35,
+    "village_room": 0.15,
 }
 
 REJECTION_RATE: Final[dict[str, float]] = {
-    "legal_aid": 0.10, "mediation": 0.05, "judicial_appraisal": 0.05, "notarization": 0.03,
-    "lawyer": 0.02, "arbitration": 0.05,
+    "legal_aid": 0.10,
+    "mediation": 0.05,
+    "judicial_appraisal": 0.05,
+    "notarization": 0.03,
+    "lawyer": 0.02,
+    "arbitration": 0.05,
 }
 
 REJECTION_REASONS: Final[dict[str, float]] = {
-    "not_eligible_financial": 0.35, "outside_scope": 0.25, "insufficient_materials": 0.20,
-    "no_jurisdiction": 0.10, "duplicate_application": 0.05, "withdrawn_by_applicant": 0.05,
+    "not_eligible_financial": 0.35,
+    "outside_scope": 0.25,
+    "insufficient_materials": 0.20,
+    "no_jurisdiction": 0.10,
+    "duplicate_application": 0.05,
+    "withdrawn_by_applicant": 0.05,
 }
 
 OUTCOMES: Final[dict[str, dict[str, float]]] = {
@@ -63,32 +89,74 @@ OUTCOMES: Final[dict[str, dict[str, float]]] = {
 
 # Days from receipt to the decision, to assignment, to conclusion (mean, spread), by service.
 DECISION_DAYS: Final[dict[str, tuple[float, float]]] = {
-    "legal_aid": (4.0, 2.5), "judicial_appraisal": (4.0, 2.5), "mediation": (1.0, 1.0),
-    "lawyer": (1.0, 1.0), "notarization": (0.5, 0.5), "arbitration": (3.0, 2.0),
+    "legal_aid": (4.0, 2.5),
+    "judicial_appraisal": (4.0, 2.5),
+    "mediation": (1.0, 1.0),
+    "lawyer": (1.0, 1.0),
+    "notarization": (0.5, 0.5),
+    "arbitration": (3.0, 2.0),
 }
 CONCLUSION_DAYS: Final[dict[str, tuple[float, float]]] = {
-    "legal_aid": (45.0, 20.0), "judicial_appraisal": (25.0, 10.0), "mediation": (14.0, 10.0),
-    "lawyer": (40.0, 25.0), "notarization": (8.0, 4.0), "arbitration": (60.0, 20.0),
+    "legal_aid": (45.0, 20.0),
+    "judicial_appraisal": (25.0, 10.0),
+    "mediation": (14.0, 10.0),
+    "lawyer": (40.0, 25.0),
+    "notarization": (8.0, 4.0),
+    "arbitration": (60.0, 20.0),
 }
 
 RATING_PROBABILITY: Final = 0.40
 RATING_MIX: Final[dict[int, float]] = {5: 0.70, 4: 0.20, 3: 0.06, 2: 0.025, 1: 0.015}
 CALLBACK_PROBABILITY: Final = 0.30  # besides every dissatisfied rating
-CALLBACK_RESULTS: Final[dict[str, float]] = {"satisfied": 0.85, "dissatisfied": 0.05, "unreachable": 0.10}
+CALLBACK_RESULTS: Final[dict[str, float]] = {
+    "satisfied": 0.85,
+    "dissatisfied": 0.05,
+    "unreachable": 0.10,
+}
 APPLICANT_CATEGORY_RATE: Final[dict[str, float]] = {
-    "low_income": 0.30, "elderly": 0.12, "migrant_worker": 0.10, "disabled": 0.04, "minor": 0.04,
-    "military_family": 0.02, "domestic_violence": 0.02,
+    "low_income": 0.30,
+    "elderly": 0.12,
+    "migrant_worker": 0.10,
+    "disabled": 0.04,
+    "minor": 0.04,
+    "military_family": 0.02,
+    "domestic_violence": 0.02,
 }
 TRANSFER_OUT_RATE: Final = 0.01
 
 POPULATION_MILLIONS: Final[dict[str, float]] = {
-    "110000": 21.9, "120000": 13.9, "130000": 74.6, "140000": 34.9, "150000": 24.0,
-    "210000": 42.6, "220000": 24.1, "230000": 31.9, "310000": 24.9, "320000": 84.7,
-    "330000": 64.6, "340000": 61.0, "350000": 41.5, "360000": 45.2, "370000": 101.5,
-    "410000": 99.4, "420000": 57.8, "430000": 66.4, "440000": 126.0, "450000": 50.1,
-    "460000": 10.1, "500000": 32.1, "510000": 83.7, "520000": 38.6, "530000": 47.2,
-    "540000": 3.6, "610000": 39.5, "620000": 25.0, "630000": 5.9, "640000": 7.2,
-    "650000": 25.9, "660000": 3.3,
+    "110000": 21.9,
+    "120000": 13.9,
+    "130000": 74.6,
+    "140000": 34.9,
+    "150000": 24.0,
+    "210000": 42.6,
+    "220000": 24.1,
+    "230000": 31.9,
+    "310000": 24.9,
+    "320000": 84.7,
+    "330000": 64.6,
+    "340000": 61.0,
+    "350000": 41.5,
+    "360000": 45.2,
+    "370000": 101.5,
+    "410000": 99.4,
+    "420000": 57.8,
+    "430000": 66.4,
+    "440000": 126.0,
+    "450000": 50.1,
+    "460000": 10.1,
+    "500000": 32.1,
+    "510000": 83.7,
+    "520000": 38.6,
+    "530000": 47.2,
+    "540000": 3.6,
+    "610000": 39.5,
+    "620000": 25.0,
+    "630000": 5.9,
+    "640000": 7.2,
+    "650000": 25.9,
+    "660000": 3.3,
 }
 
 EVENTS_PER_CASE: Final = 4.2  # opened, decided, assigned/started, concluded, sometimes rated

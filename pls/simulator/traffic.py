@@ -61,7 +61,9 @@ class ProvinceState:
     counties: tuple[str, ...]
     agencies: dict[str, list[Agency]] = field(default_factory=dict)
 
-    def agency_for(self, rng: random.Random, agency_type: str, prefecture: str | None) -> Agency | None:
+    def agency_for(
+        self, rng: random.Random, agency_type: str, prefecture: str | None
+    ) -> Agency | None:
         candidates = self.agencies.get(agency_type, [])
         local = [a for a in candidates if a.prefecture == prefecture]
         pool = local or candidates
@@ -89,18 +91,23 @@ class Simulator:
         weights = {code: cal.POPULATION_MILLIONS[code] for code in self.provinces}
         self.province_weights = weights
         self.mix = cal.service_mix()
-        self.client = httpx.AsyncClient(timeout=15.0, headers=headers or {},
-                                        limits=httpx.Limits(max_connections=concurrency * 2))
+        self.client = httpx.AsyncClient(
+            timeout=15.0,
+            headers=headers or {},
+            limits=httpx.Limits(max_connections=concurrency * 2),
+        )
         self.semaphore = asyncio.Semaphore(concurrency)
         self.stats: Counter[str] = Counter()
         self._schedule: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
         self._counter = itertools.count()
         self._wake = asyncio.Event()
+        self._running: set[asyncio.Future[None]] = set()
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    async def post(self, url: str, body: dict[str, Any] | None = None,
-                   key: str | None = None) -> dict[str, Any] | None:
+    async def post(
+        self, url: str, body: dict[str, Any] | None = None, key: str | None = None
+    ) -> dict[str, Any] | None:
         headers = {"Idempotency-Key": key} if key else {}
         async with self.semaphore:
             for attempt in range(3):
@@ -116,8 +123,12 @@ class Simulator:
                     await asyncio.sleep(0.5 * (attempt + 1))
                     continue
                 if response.status_code >= 400:
-                    log.debug("simulator request refused", url=url, status=response.status_code,
-                              body=response.text[:300])
+                    log.debug(
+                        "simulator request refused",
+                        url=url,
+                        status=response.status_code,
+                        body=response.text[:300],
+                    )
                     return None
                 return response.json() if response.content else {}
         return None
@@ -142,48 +153,86 @@ class Simulator:
                 counties = gazetteer.counties_by_prefecture.get(prefecture) or ()
                 if not counties:
                     continue
-                for n, agency_type in enumerate(("legal_aid_centre", "mediation_committee", "law_firm",
-                                                 "law_firm", "notary_office", "pls_centre")):
+                for n, agency_type in enumerate(
+                    (
+                        "legal_aid_centre",
+                        "mediation_committee",
+                        "law_firm",
+                        "law_firm",
+                        "notary_office",
+                        "pls_centre",
+                    )
+                ):
                     tasks.append(self._register(state, prefecture, counties[0], agency_type, n))
-            first_prefecture = next(iter(gazetteer.prefectures_by_province.get(state.province, ())), None)
+            first_prefecture = next(
+                iter(gazetteer.prefectures_by_province.get(state.province, ())), None
+            )
             if first_prefecture:
-                capital = (gazetteer.counties_by_prefecture.get(first_prefecture) or (state.counties[0],))[0]
-                for n, agency_type in enumerate(("judicial_appraisal_institution",
-                                                 "judicial_appraisal_institution",
-                                                 "arbitration_commission")):
-                    tasks.append(self._register(state, first_prefecture, capital, agency_type, 100 + n))
+                capital = (
+                    gazetteer.counties_by_prefecture.get(first_prefecture) or (state.counties[0],)
+                )[0]
+                for n, agency_type in enumerate(
+                    (
+                        "judicial_appraisal_institution",
+                        "judicial_appraisal_institution",
+                        "arbitration_commission",
+                    )
+                ):
+                    tasks.append(
+                        self._register(state, first_prefecture, capital, agency_type, 100 + n)
+                    )
         results = await asyncio.gather(*tasks)
         return sum(1 for r in results if r)
 
-    async def _register(self, state: ProvinceState, prefecture: str, county: str, agency_type: str,
-                        n: int) -> bool:
+    async def _register(
+        self, state: ProvinceState, prefecture: str, county: str, agency_type: str, n: int
+    ) -> bool:
         gazetteer = divisions.gazetteer()
         division = gazetteer.get(county)
-        place = gazetteer.name(prefecture if gazetteer.name(prefecture) not in ("市辖区县", "省直辖县级行政区划") else county)
+        place = gazetteer.name(
+            prefecture
+            if gazetteer.name(prefecture) not in ("市辖区县", "省直辖县级行政区划")
+            else county
+        )
         label = {
-            "legal_aid_centre": "法律援助中心", "mediation_committee": "人民调解委员会",
-            "law_firm": "律师事务所", "notary_office": "公证处", "pls_centre": "公共法律服务中心",
-            "judicial_appraisal_institution": "司法鉴定所", "arbitration_commission": "仲裁委员会",
+            "legal_aid_centre": "法律援助中心",
+            "mediation_committee": "人民调解委员会",
+            "law_firm": "律师事务所",
+            "notary_office": "公证处",
+            "pls_centre": "公共法律服务中心",
+            "judicial_appraisal_institution": "司法鉴定所",
+            "arbitration_commission": "仲裁委员会",
         }[agency_type]
         rng = random.Random(f"{state.province}/{prefecture}/{n}")
         name = f"{place}{rng.choice(people.SURNAMES) + rng.choice('正信德诚明和泰安华') if agency_type == 'law_firm' else ''}{label}"
-        lat, lon = (division.lat, division.lon) if division and division.lat else (None, None)
-        services = [s for s, t in AGENCY_FOR_SERVICE.items() if t == agency_type] or ["consultation"]
+        point = (division.lat, division.lon) if division and division.lat and division.lon else None
+        services = [s for s, t in AGENCY_FOR_SERVICE.items() if t == agency_type] or [
+            "consultation"
+        ]
         body: dict[str, Any] = {
-            "agency_type": agency_type, "name": name, "county": county,
+            "agency_type": agency_type,
+            "name": name,
+            "county": county,
             "address": f"{gazetteer.name(county)}人民路{rng.randrange(1, 300)}号",
             "services": services,
             "opening_hours": [{"day": d, "opens": "09:00", "closes": "17:30"} for d in WEEKDAYS],
             "phone": f"0{rng.randrange(10, 999)}-{rng.randrange(10**7, 10**8)}",
         }
-        if lat is not None:
-            body["coordinates"] = {"lat": round(lat + rng.uniform(-0.03, 0.03), 6),
-                                   "lon": round(lon + rng.uniform(-0.03, 0.03), 6)}
-        if agency_type in ("law_firm", "notary_office", "judicial_appraisal_institution",
-                           "arbitration_commission"):
+        if point is not None:
+            body["coordinates"] = {
+                "lat": round(point[0] + rng.uniform(-0.03, 0.03), 6),
+                "lon": round(point[1] + rng.uniform(-0.03, 0.03), 6),
+            }
+        if agency_type in (
+            "law_firm",
+            "notary_office",
+            "judicial_appraisal_institution",
+            "arbitration_commission",
+        ):
             body["licence_number"] = people.licence_number(rng, state.province, n % 10)
-        created = await self.post(f"{state.url}/v1/agencies", body,
-                                  key=f"sim-agency-{state.province}-{prefecture}-{n}")
+        created = await self.post(
+            f"{state.url}/v1/agencies", body, key=f"sim-agency-{state.province}-{prefecture}-{n}"
+        )
         if not created:
             return False
         agency = Agency(created["id"], agency_type, prefecture)
@@ -193,9 +242,12 @@ class Simulator:
             for i in range(2):
                 person = await self.post(
                     f"{state.url}/v1/agencies/{agency.id}/personnel",
-                    {"name": people.name(rng), "role": role,
-                     "licence_number": people.licence_number(rng, state.province, i),
-                     "person_id": f"{agency.id[:8]}-{i}"},
+                    {
+                        "name": people.name(rng),
+                        "role": role,
+                        "licence_number": people.licence_number(rng, state.province, i),
+                        "person_id": f"{agency.id[:8]}-{i}",
+                    },
                     key=f"sim-person-{agency.id}-{i}",
                 )
                 if person:
@@ -211,15 +263,24 @@ class Simulator:
         service = pick(rng, self.mix)
         channel = pick(rng, cal.CHANNEL_MIX[service])
         county = rng.choice(province.counties)
-        decision_days = self._days(cal.DECISION_DAYS[service]) if service in cal.DECISION_DAYS else 0.0
+        decision_days = (
+            self._days(cal.DECISION_DAYS[service]) if service in cal.DECISION_DAYS else 0.0
+        )
         backdate = decision_days if service in ("legal_aid", "judicial_appraisal") else 0.0
         body: dict[str, Any] = {
-            "service_type": service, "channel": channel, "county": county,
+            "service_type": service,
+            "channel": channel,
+            "county": county,
             "received_at": (datetime.now(UTC) - timedelta(days=backdate)).isoformat(),
-            "applicant": {"name": people.name(rng), "phone": people.phone(rng),
-                          "id_number": people.id_number(rng, county),
-                          "address": f"{divisions.gazetteer().name(county)}幸福小区{rng.randrange(1, 40)}栋"},
-            "applicant_categories": [c for c, p in cal.APPLICANT_CATEGORY_RATE.items() if rng.random() < p],
+            "applicant": {
+                "name": people.name(rng),
+                "phone": people.phone(rng),
+                "id_number": people.id_number(rng, county),
+                "address": f"{divisions.gazetteer().name(county)}幸福小区{rng.randrange(1, 40)}栋",
+            },
+            "applicant_categories": [
+                c for c, p in cal.APPLICANT_CATEGORY_RATE.items() if rng.random() < p
+            ],
         }
         if channel == "walk_in":
             body["platform_level"] = pick(rng, cal.PLATFORM_LEVEL_MIX)
@@ -232,16 +293,22 @@ class Simulator:
         self.stats["cases_opened"] += 1
         url = f"{province.url}/v1/cases/{case['id']}"
         if service in ON_THE_SPOT:
-            self.later(rng.uniform(0.001, 0.02), lambda: self._conclude(province, url, service, key))
+            self.later(
+                rng.uniform(0.001, 0.02), lambda: self._conclude(province, url, service, key)
+            )
         elif backdate:
             self.later(0.01, lambda: self._decide(province, url, service, county, key))
         else:
             self.later(decision_days, lambda: self._decide(province, url, service, county, key))
 
-    async def _decide(self, province: ProvinceState, url: str, service: str, county: str, key: str) -> None:
+    async def _decide(
+        self, province: ProvinceState, url: str, service: str, county: str, key: str
+    ) -> None:
         rng = self.rng
         if rng.random() < cal.REJECTION_RATE.get(service, 0.0):
-            await self.post(f"{url}/reject", {"reason": pick(rng, cal.REJECTION_REASONS)}, key=f"{key}-d")
+            await self.post(
+                f"{url}/reject", {"reason": pick(rng, cal.REJECTION_REASONS)}, key=f"{key}-d"
+            )
             return
         if await self.post(f"{url}/accept", key=f"{key}-d") is None:
             return
@@ -251,26 +318,36 @@ class Simulator:
             if to != province.province:
                 await self.post(f"{url}/transfer", {"to_province": to}, key=f"{key}-t")
                 return
-        agency = province.agency_for(rng, AGENCY_FOR_SERVICE[service], divisions.prefecture_of(county))
+        agency = province.agency_for(
+            rng, AGENCY_FOR_SERVICE[service], divisions.prefecture_of(county)
+        )
         if agency is None:
             return
         assign_delay = rng.uniform(0.1, 2.5) if service == "legal_aid" else rng.uniform(0.05, 1.0)
         self.later(assign_delay, lambda: self._assign(province, url, service, agency, key))
 
-    async def _assign(self, province: ProvinceState, url: str, service: str, agency: Agency, key: str) -> None:
+    async def _assign(
+        self, province: ProvinceState, url: str, service: str, agency: Agency, key: str
+    ) -> None:
         person = self.rng.choice(agency.people) if agency.people else None
         body = {"agency_id": agency.id, **({"person_id": person} if person else {})}
         if await self.post(f"{url}/assign", body, key=f"{key}-a") is None:
             return
         if await self.post(f"{url}/start", key=f"{key}-s") is None:
             return
-        self.later(self._days(cal.CONCLUSION_DAYS[service]),
-                   lambda: self._conclude(province, url, service, key))
+        self.later(
+            self._days(cal.CONCLUSION_DAYS[service]),
+            lambda: self._conclude(province, url, service, key),
+        )
 
     async def _conclude(self, province: ProvinceState, url: str, service: str, key: str) -> None:
         rng = self.rng
-        if await self.post(f"{url}/conclude", {"outcome": pick(rng, cal.OUTCOMES[service])},
-                           key=f"{key}-c") is None:
+        if (
+            await self.post(
+                f"{url}/conclude", {"outcome": pick(rng, cal.OUTCOMES[service])}, key=f"{key}-c"
+            )
+            is None
+        ):
             return
         self.stats["cases_concluded"] += 1
         if rng.random() < cal.RATING_PROBABILITY:
@@ -285,29 +362,45 @@ class Simulator:
         def near(score: int) -> int:
             return max(1, min(5, score + rng.choice((-1, 0, 0, 0, 1))))
 
-        rated = await self.post(f"{url}/rating", {"overall": overall, "attitude": near(overall),
-                                                  "efficiency": near(overall),
-                                                  "competence": near(overall)}, key=f"{key}-r")
+        rated = await self.post(
+            f"{url}/rating",
+            {
+                "overall": overall,
+                "attitude": near(overall),
+                "efficiency": near(overall),
+                "competence": near(overall),
+            },
+            key=f"{key}-r",
+        )
         if rated is not None and overall <= 2:
             self.later(rng.uniform(0.2, 3.0), lambda: self._callback(url, key, "dissatisfied"))
 
     async def _callback(self, url: str, key: str, result: str | None) -> None:
-        await self.post(f"{url}/callback", {"result": result or pick(self.rng, cal.CALLBACK_RESULTS)},
-                        key=f"{key}-b")
+        await self.post(
+            f"{url}/callback",
+            {"result": result or pick(self.rng, cal.CALLBACK_RESULTS)},
+            key=f"{key}-b",
+        )
 
     # -- running -------------------------------------------------------------------------------
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        """Run a step in the background, keeping a reference until it is done."""
+        task = asyncio.ensure_future(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _arrivals(self) -> None:
         while True:
             await asyncio.sleep(self.rng.expovariate(self.rate))
-            asyncio.create_task(self.open_case())
+            self._spawn(self.open_case())
 
     async def _steps(self) -> None:
         while True:
             now = time.monotonic()
             while self._schedule and self._schedule[0][0] <= now:
                 _, _, action = heapq.heappop(self._schedule)
-                asyncio.create_task(action())
+                self._spawn(action())
             self._wake.clear()
             timeout = self._schedule[0][0] - now if self._schedule else 1.0
             with contextlib.suppress(TimeoutError):

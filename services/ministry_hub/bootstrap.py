@@ -54,25 +54,34 @@ class HubRuntime:
     consumers: StreamConsumers | None = None
     connected: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _connecting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.applier.start()
-        asyncio.create_task(self._connect(), name="hub-connect")
+        self._connecting = asyncio.create_task(self._connect(), name="hub-connect")
 
     async def _connect(self) -> None:
         backoff = 0.2
         while True:
             try:
-                self.client = await bus.connect(self.common.nats_url, name="ministry-hub",
-                                                creds=self.common.nats_creds, on_state=self._state)
+                self.client = await bus.connect(
+                    self.common.nats_url,
+                    name="ministry-hub",
+                    creds=self.common.nats_creds,
+                    on_state=self._state,
+                )
                 break
             except Exception as error:
                 log.warning("hub cannot reach NATS; retrying", error=str(error))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         self.consumers = StreamConsumers(
-            self.client, self.settings.provinces, self.queue, self.applier.position_of,
-            durable=self.settings.durable, batch=self.settings.fetch_batch,
+            self.client,
+            self.settings.provinces,
+            self.queue,
+            self.applier.position_of,
+            durable=self.settings.durable,
+            batch=self.settings.fetch_batch,
         )
         await self.consumers.start()
 
@@ -80,6 +89,10 @@ class HubRuntime:
         self.connected = connected
 
     async def stop(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
         if self.consumers is not None:
             await self.consumers.stop()
         await self.applier.stop()
@@ -102,48 +115,88 @@ class HubRuntime:
             held = self.applier.intake.held_count(code)
             since = (
                 (now - datetime.fromisoformat(state.last_event_time)).total_seconds()
-                if state.last_event_time else None
+                if state.last_event_time
+                else None
             )
             status, reason = self._judge(state, gaps.get(code), pending, since)
-            rows.append(FreshnessRow(
-                province=code, name=name_of(code), status=status, reason=reason,
-                sequence=state.sequence, events_applied=state.applied,
-                last_event_time=state.last_event_time, last_applied_at=state.last_applied_at,
-                seconds_since_last_event=round(since, 1) if since is not None else None,
-                pending=pending, held=held,
-                gap=GapRead(**gaps[code]) if code in gaps else None,
-                checkpoint=CheckpointRead(sequence=state.checkpoint_sequence,
-                                          status=state.checkpoint_status,
-                                          verified_at=state.checkpoint_at),
-                duplicates=state.duplicates, dead_letters=state.dead_letters,
-            ))
-        counts = {s: sum(1 for r in rows if r.status == s) for s in ("complete", "behind", "silent", "diverged")}
+            rows.append(
+                FreshnessRow(
+                    province=code,
+                    name=name_of(code),
+                    status=status,
+                    reason=reason,
+                    sequence=state.sequence,
+                    events_applied=state.applied,
+                    last_event_time=state.last_event_time,
+                    last_applied_at=state.last_applied_at,
+                    seconds_since_last_event=round(since, 1) if since is not None else None,
+                    pending=pending,
+                    held=held,
+                    gap=GapRead(**gaps[code]) if code in gaps else None,
+                    checkpoint=CheckpointRead(
+                        sequence=state.checkpoint_sequence,
+                        status=state.checkpoint_status,
+                        verified_at=state.checkpoint_at,
+                    ),
+                    duplicates=state.duplicates,
+                    dead_letters=state.dead_letters,
+                )
+            )
+        counts = {
+            s: sum(1 for r in rows if r.status == s)
+            for s in ("complete", "behind", "silent", "diverged")
+        }
         return Freshness(rows=rows, as_of=now, **counts)
 
-    def _judge(self, state: SourceState, gap: dict[str, Any] | None, pending: int | None,
-               since: float | None) -> tuple[str, str]:
+    def _judge(
+        self,
+        state: SourceState,
+        gap: dict[str, Any] | None,
+        pending: int | None,
+        since: float | None,
+    ) -> tuple[str, str]:
         if state.checkpoint_status == "diverged":
-            return "diverged", f"checkpoint through {state.diverged_at} does not match what was applied"
+            return (
+                "diverged",
+                f"checkpoint through {state.diverged_at} does not match what was applied",
+            )
         if gap is not None:
-            return "behind", f"holding {gap['held']} events behind a gap at sequence {gap['expected']}"
+            return (
+                "behind",
+                f"holding {gap['held']} events behind a gap at sequence {gap['expected']}",
+            )
         if pending:
             return "behind", f"{pending} events in the stream not yet applied"
         if since is None or since > self.settings.silent_after:
-            return "silent", "no events received" if since is None else f"no events for {int(since)} s"
+            return (
+                "silent",
+                "no events received" if since is None else f"no events for {int(since)} s",
+            )
         if state.checkpoint_status != "verified":
             return "behind", "no checkpoint verified yet"
         return "complete", f"verified through sequence {state.checkpoint_sequence}"
 
 
 def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
-    db = open_database(settings.database_url(common.var_dir), schema="hub")
+    db = open_database(settings.database_url(common.var_dir), schema=settings.schema_name)
     readmodel = NationalReadModel(db)
-    projection = NationalProjection(readmodel, load_rules(settings.deadline_rules), WorkingCalendar())
+    projection = NationalProjection(
+        readmodel, load_rules(settings.deadline_rules), WorkingCalendar()
+    )
     queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=20_000)
     journal = JournalClient({p: settings.node_url(p) for p in settings.provinces})
-    applier = Applier(readmodel, projection, queue, acknowledge, backfill=journal.fetch,
-                      max_batch=settings.max_batch, gap_timeout=settings.gap_timeout)
-    return HubRuntime(settings, common, readmodel, NationalQueries(readmodel), applier, queue, journal)
+    applier = Applier(
+        readmodel,
+        projection,
+        queue,
+        acknowledge,
+        backfill=journal.fetch,
+        max_batch=settings.max_batch,
+        gap_timeout=settings.gap_timeout,
+    )
+    return HubRuntime(
+        settings, common, readmodel, NationalQueries(readmodel), applier, queue, journal
+    )
 
 
 def create_app(runtime: HubRuntime) -> FastAPI:
@@ -172,8 +225,11 @@ def create_app(runtime: HubRuntime) -> FastAPI:
         gaps = runtime.applier.gaps()
         stuck = {origin: gap for origin, gap in gaps.items() if gap["seconds"] > 30}
         ok = runtime.connected and runtime.applier.last_error is None and not stuck
-        return ok, {"nats_connected": runtime.connected, "gaps_held": len(gaps),
-                    "last_error": runtime.applier.last_error}
+        return ok, {
+            "nats_connected": runtime.connected,
+            "gaps_held": len(gaps),
+            "last_error": runtime.applier.last_error,
+        }
 
     api.include_router(ops_router(ready))
     api.include_router(national.router)

@@ -20,6 +20,7 @@ class HubSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = ports.HUB
     database: str | None = None
+    schema_name: str = "hub"
     provinces: Annotated[list[str], NoDecode] = list(PROVINCES)
     node_urls: dict[str, str] = {}
     node_url_template: str = "http://127.0.0.1:{port}"

@@ -21,7 +21,11 @@ from services.province_node.adapters.relay import Relay
 from services.province_node.adapters.views import NodeViews
 from services.province_node.application.node import ConcurrentChange, NotFound, ProvinceNode
 from services.province_node.application.publication import PublicationProjection
-from services.province_node.domain.errors import DomainError, IdempotencyKeyReused, ReferenceNotFound
+from services.province_node.domain.errors import (
+    DomainError,
+    IdempotencyKeyReused,
+    ReferenceNotFound,
+)
 from services.province_node.entrypoints.api import agencies, cases, complaints, publication
 from services.province_node.settings import NodeSettings
 
@@ -47,7 +51,7 @@ class NodeRuntime:
 def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime:
     common.require_real_secret("PLS_NODE_PSEUDONYM_SECRET", settings.pseudonym_secret)
     url = settings.database_url(common.var_dir)
-    views = NodeViews(open_database(url, schema=settings.schema, synchronous="FULL"))
+    views = NodeViews(open_database(url, schema=settings.schema_in_use, synchronous="FULL"))
     app = ProvinceNode(
         settings.province,
         settings.pseudonym_secret.get_secret_value().encode(),
@@ -55,11 +59,18 @@ def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime
     )
     relay = None
     if settings.relay_enabled:
-        relay = Relay(views, province=settings.province, nats_url=common.nats_url,
-                      nats_creds=common.nats_creds, batch_size=settings.relay_batch,
-                      ack_timeout=settings.relay_ack_timeout)
+        relay = Relay(
+            views,
+            province=settings.province,
+            nats_url=common.nats_url,
+            nats_creds=common.nats_creds,
+            batch_size=settings.relay_batch,
+            ack_timeout=settings.relay_ack_timeout,
+        )
     projection = PublicationProjection(
-        app, views, batch_size=settings.projection_batch,
+        app,
+        views,
+        batch_size=settings.projection_batch,
         checkpoint_interval=settings.checkpoint_interval,
         on_journal_appended=relay.journal_appended if relay else None,
     )
@@ -120,8 +131,16 @@ def _install_domain_errors(api: FastAPI) -> None:
     @api.exception_handler(ReferenceNotFound)
     async def reference_not_found(request: Request, exc: ReferenceNotFound) -> JSONResponse:
         return JSONResponse(
-            {"detail": [{"loc": ["body", exc.field], "field": exc.field, "msg": exc.rule,
-                         "type": "reference_not_found"}]},
+            {
+                "detail": [
+                    {
+                        "loc": ["body", exc.field],
+                        "field": exc.field,
+                        "msg": exc.rule,
+                        "type": "reference_not_found",
+                    }
+                ]
+            },
             status_code=422,
         )
 
@@ -135,11 +154,13 @@ def _install_domain_errors(api: FastAPI) -> None:
 
     @api.exception_handler(ConcurrentChange)
     async def concurrent(request: Request, exc: ConcurrentChange) -> JSONResponse:
-        return problem(409, "the record changed while this command ran; retry it",
-                       "ConcurrentChange")
+        return problem(
+            409, "the record changed while this command ran; retry it", "ConcurrentChange"
+        )
 
     @api.exception_handler(OperationalError)
     async def busy(request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("event store busy", error=str(exc))
-        return problem(503, "the event store is busy; retry shortly", "StoreBusy",
-                       headers={"Retry-After": "1"})
+        return problem(
+            503, "the event store is busy; retry shortly", "StoreBusy", headers={"Retry-After": "1"}
+        )

@@ -21,6 +21,7 @@ class NodeSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int | None = None
     database: str | None = None
+    schema_name: str | None = None
     pseudonym_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     relay_enabled: bool = True
     relay_batch: int = 1000
@@ -56,7 +57,7 @@ class NodeSettings(BaseSettings):
                 "POSTGRES_PORT": str(parsed.port or 5432),
                 "POSTGRES_USER": parsed.username or "postgres",
                 "POSTGRES_PASSWORD": parsed.password or "",
-                "POSTGRES_SCHEMA": self.schema,
+                "POSTGRES_SCHEMA": self.schema_in_use,
                 "CREATE_TABLE": "y",
             }
         Path(url).parent.mkdir(parents=True, exist_ok=True)
@@ -67,5 +68,6 @@ class NodeSettings(BaseSettings):
         }
 
     @property
-    def schema(self) -> str:
-        return f"node_{self.province}"
+    def schema_in_use(self) -> str:
+        """The PostgreSQL schema of this node's event store and views."""
+        return self.schema_name or f"node_{self.province}"

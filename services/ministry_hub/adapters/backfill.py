@@ -12,7 +12,9 @@ from services.ministry_hub.application.intake import Delivery
 class JournalClient:
     """Reads `GET /v1/journal` of province nodes; events come back exactly as published."""
 
-    def __init__(self, url_of: dict[str, str], *, timeout: float = 10.0, token: str | None = None) -> None:
+    def __init__(
+        self, url_of: dict[str, str], *, timeout: float = 10.0, token: str | None = None
+    ) -> None:
         self.url_of = url_of
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.client = httpx.AsyncClient(timeout=timeout, headers=headers)
@@ -21,7 +23,9 @@ class JournalClient:
         base = self.url_of.get(origin)
         if base is None:
             raise LookupError(f"no province node URL is configured for {origin}")
-        response = await self.client.get(f"{base}/v1/journal", params={"after": after, "limit": limit})
+        response = await self.client.get(
+            f"{base}/v1/journal", params={"after": after, "limit": limit}
+        )
         response.raise_for_status()
         payload = orjson.loads(response.content)
         return [

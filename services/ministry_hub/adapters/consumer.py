@@ -23,7 +23,9 @@ from contracts.subjects import stream_name
 from services.ministry_hub.application.intake import Delivery
 
 log = structlog.get_logger(__name__)
-PENDING = Gauge("pls_hub_consumer_pending", "Messages in a province stream not yet delivered", ["origin"])
+PENDING = Gauge(
+    "pls_hub_consumer_pending", "Messages in a province stream not yet delivered", ["origin"]
+)
 
 
 class StreamConsumers:
@@ -55,7 +57,9 @@ class StreamConsumers:
 
     async def start(self) -> None:
         for origin in self.origins:
-            self._tasks.append(asyncio.create_task(self._fetch_loop(origin), name=f"fetch-{origin}"))
+            self._tasks.append(
+                asyncio.create_task(self._fetch_loop(origin), name=f"fetch-{origin}")
+            )
         self._tasks.append(asyncio.create_task(self._watch_pending(), name="watch-pending"))
 
     async def stop(self) -> None:
@@ -72,8 +76,12 @@ class StreamConsumers:
         if info.state.last_seq < position:
             # The stream was recreated or purged behind our back: read all of what it has; the
             # sequence check drops what was already applied and a gap is backfilled.
-            log.warning("stream is behind the hub's position; reading it from the start",
-                        stream=stream, position=position, last=info.state.last_seq)
+            log.warning(
+                "stream is behind the hub's position; reading it from the start",
+                stream=stream,
+                position=position,
+                last=info.state.last_seq,
+            )
             position = 0
         with contextlib.suppress(NotFoundError):
             await self.js.delete_consumer(stream, self.durable)
@@ -123,8 +131,13 @@ class StreamConsumers:
 
     @staticmethod
     def _delivery(origin: str, message: Msg) -> Delivery:
-        return Delivery(origin=origin, subject=message.subject, body=message.data,
-                        stream_sequence=message.metadata.sequence.stream, handle=message)
+        return Delivery(
+            origin=origin,
+            subject=message.subject,
+            body=message.data,
+            stream_sequence=message.metadata.sequence.stream,
+            handle=message,
+        )
 
     async def _watch_pending(self) -> None:
         while True:

@@ -47,20 +47,30 @@ class NationalQueries:
     def case_totals(self, scope: Scope) -> dict[str, Any]:
         if scope.below_province:
             table = "case_counts"
-            geo = [("origin = ?", scope.province), ("prefecture = ?", scope.prefecture),
-                   ("county = ?", scope.county)]
+            geo = [
+                ("origin = ?", scope.province),
+                ("prefecture = ?", scope.prefecture),
+                ("county = ?", scope.county),
+            ]
         else:
             table = "province_counts"
             geo = [("origin = ?", scope.province)]
-        where, params = _where([*geo, ("service_type = ?", scope.service_type),
-                                ("channel = ?", scope.channel)])
+        where, params = _where(
+            [*geo, ("service_type = ?", scope.service_type), ("channel = ?", scope.channel)]
+        )
         rows = self.rm.query(
             f"SELECT service_type, channel, status, outcome, SUM(n) FROM {table}{where} "
-            "GROUP BY service_type, channel, status, outcome", params,
+            "GROUP BY service_type, channel, status, outcome",
+            params,
         )
-        totals: dict[str, Any] = {"total": 0, "open": 0, "by_status": defaultdict(int),
-                                  "by_service_type": defaultdict(int), "by_channel": defaultdict(int),
-                                  "by_outcome": defaultdict(int)}
+        totals: dict[str, Any] = {
+            "total": 0,
+            "open": 0,
+            "by_status": defaultdict(int),
+            "by_service_type": defaultdict(int),
+            "by_channel": defaultdict(int),
+            "by_outcome": defaultdict(int),
+        }
         for service_type, channel, status, outcome, n in rows:
             n = int(n)
             if not n:
@@ -80,15 +90,24 @@ class NationalQueries:
     # -- flows ---------------------------------------------------------------------------------
 
     def _flow_source(self, scope: Scope) -> tuple[str, list[tuple[str, Any]]] | None:
-        days = [("day >= ?", scope.day_from.isoformat() if scope.day_from else None),
-                ("day <= ?", scope.day_to.isoformat() if scope.day_to else None)]
+        days = [
+            ("day >= ?", scope.day_from.isoformat() if scope.day_from else None),
+            ("day <= ?", scope.day_to.isoformat() if scope.day_to else None),
+        ]
         if scope.below_province:
             if scope.service_type is not None:
                 return None  # county flows are not kept per service
-            return "flows_county", [("origin = ?", scope.province), ("prefecture = ?", scope.prefecture),
-                                    ("county = ?", scope.county), *days]
-        return "flows_province", [("origin = ?", scope.province),
-                                  ("service_type = ?", scope.service_type), *days]
+            return "flows_county", [
+                ("origin = ?", scope.province),
+                ("prefecture = ?", scope.prefecture),
+                ("county = ?", scope.county),
+                *days,
+            ]
+        return "flows_province", [
+            ("origin = ?", scope.province),
+            ("service_type = ?", scope.service_type),
+            *days,
+        ]
 
     def flows(self, scope: Scope) -> dict[str, int] | None:
         if scope.channel is not None:
@@ -109,16 +128,24 @@ class NationalQueries:
         table, clauses = source
         where, params = _where(clauses)
         sums = ", ".join(f"SUM({m})" for m in metrics)
-        rows = self.rm.query(f"SELECT day, {sums} FROM {table}{where} GROUP BY day ORDER BY day", params)
-        return [{"day": row[0], "values": dict(zip(metrics, (int(v) for v in row[1:]), strict=True))}
-                for row in rows]
+        rows = self.rm.query(
+            f"SELECT day, {sums} FROM {table}{where} GROUP BY day ORDER BY day", params
+        )
+        return [
+            {"day": row[0], "values": dict(zip(metrics, (int(v) for v in row[1:]), strict=True))}
+            for row in rows
+        ]
 
     def open_overdue(self, scope: Scope, now: datetime | None = None) -> int:
         moment = (now or datetime.now(UTC)).isoformat()
-        where, params = _where([
-            ("origin = ?", scope.province), ("prefecture = ?", scope.prefecture),
-            ("county = ?", scope.county), ("service_type = ?", scope.service_type),
-        ])
+        where, params = _where(
+            [
+                ("origin = ?", scope.province),
+                ("prefecture = ?", scope.prefecture),
+                ("county = ?", scope.county),
+                ("service_type = ?", scope.service_type),
+            ]
+        )
         extra = " AND " if where else " WHERE "
         rows = self.rm.query(
             f"SELECT COUNT(*) FROM deadlines{where}{extra}done_at IS NULL AND due_at < ?",
@@ -131,31 +158,41 @@ class NationalQueries:
     def by_province(self, scope: Scope) -> dict[str, dict[str, Any]]:
         """Per province: cases, flows, overdue deadlines, complaints and agencies."""
         result: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
-        where, params = _where([("service_type = ?", scope.service_type), ("channel = ?", scope.channel)])
+        where, params = _where(
+            [("service_type = ?", scope.service_type), ("channel = ?", scope.channel)]
+        )
         for origin, status, n in self.rm.query(
-            f"SELECT origin, status, SUM(n) FROM province_counts{where} GROUP BY origin, status", params
+            f"SELECT origin, status, SUM(n) FROM province_counts{where} GROUP BY origin, status",
+            params,
         ):
             result[origin]["total"] += int(n)
             if status not in CLOSED_STATUSES:
                 result[origin]["open"] += int(n)
         if scope.channel is None:
-            where, params = _where([
-                ("service_type = ?", scope.service_type),
-                ("day >= ?", scope.day_from.isoformat() if scope.day_from else None),
-                ("day <= ?", scope.day_to.isoformat() if scope.day_to else None),
-            ])
+            where, params = _where(
+                [
+                    ("service_type = ?", scope.service_type),
+                    ("day >= ?", scope.day_from.isoformat() if scope.day_from else None),
+                    ("day <= ?", scope.day_to.isoformat() if scope.day_to else None),
+                ]
+            )
             sums = ", ".join(f"SUM({f})" for f in FLOW_FIELDS)
-            for row in self.rm.query(f"SELECT origin, {sums} FROM flows_province{where} GROUP BY origin", params):
+            for row in self.rm.query(
+                f"SELECT origin, {sums} FROM flows_province{where} GROUP BY origin", params
+            ):
                 for name, value in zip(FLOW_FIELDS, row[1:], strict=True):
                     result[row[0]][name] += int(value or 0)
         where, params = _where([("service_type = ?", scope.service_type)])
         extra = " AND " if where else " WHERE "
         for origin, n in self.rm.query(
             f"SELECT origin, COUNT(*) FROM deadlines{where}{extra}done_at IS NULL AND due_at < ? "
-            "GROUP BY origin", [*params, datetime.now(UTC).isoformat()],
+            "GROUP BY origin",
+            [*params, datetime.now(UTC).isoformat()],
         ):
             result[origin]["open_overdue"] = int(n)
-        for origin, n in self.rm.query("SELECT origin, SUM(n) FROM complaint_counts GROUP BY origin"):
+        for origin, n in self.rm.query(
+            "SELECT origin, SUM(n) FROM complaint_counts GROUP BY origin"
+        ):
             result[origin]["complaints"] = int(n)
         for origin, n in self.rm.query(
             "SELECT origin, SUM(n) FROM agency_counts WHERE standing <> 'closed' GROUP BY origin"
@@ -167,42 +204,63 @@ class NationalQueries:
         """Per prefecture of a province (`level="prefecture"`) or per county of a prefecture."""
         column = level
         result: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
-        geo = [("origin = ?", scope.province), ("prefecture = ?", scope.prefecture),
-               ("county = ?", scope.county)]
-        where, params = _where([*geo, ("service_type = ?", scope.service_type),
-                                ("channel = ?", scope.channel)])
+        geo = [
+            ("origin = ?", scope.province),
+            ("prefecture = ?", scope.prefecture),
+            ("county = ?", scope.county),
+        ]
+        where, params = _where(
+            [*geo, ("service_type = ?", scope.service_type), ("channel = ?", scope.channel)]
+        )
         for key, status, n in self.rm.query(
-            f"SELECT {column}, status, SUM(n) FROM case_counts{where} GROUP BY {column}, status", params
+            f"SELECT {column}, status, SUM(n) FROM case_counts{where} GROUP BY {column}, status",
+            params,
         ):
             result[key]["total"] += int(n)
             if status not in CLOSED_STATUSES:
                 result[key]["open"] += int(n)
         if scope.service_type is None and scope.channel is None:
-            where, params = _where([
-                *geo,
-                ("day >= ?", scope.day_from.isoformat() if scope.day_from else None),
-                ("day <= ?", scope.day_to.isoformat() if scope.day_to else None),
-            ])
+            where, params = _where(
+                [
+                    *geo,
+                    ("day >= ?", scope.day_from.isoformat() if scope.day_from else None),
+                    ("day <= ?", scope.day_to.isoformat() if scope.day_to else None),
+                ]
+            )
             sums = ", ".join(f"SUM({f})" for f in FLOW_FIELDS)
-            for row in self.rm.query(f"SELECT {column}, {sums} FROM flows_county{where} GROUP BY {column}", params):
+            for row in self.rm.query(
+                f"SELECT {column}, {sums} FROM flows_county{where} GROUP BY {column}", params
+            ):
                 for name, value in zip(FLOW_FIELDS, row[1:], strict=True):
                     result[row[0]][name] += int(value or 0)
         where, params = _where([*geo, ("service_type = ?", scope.service_type)])
         extra = " AND " if where else " WHERE "
         for key, n in self.rm.query(
             f"SELECT {column}, COUNT(*) FROM deadlines{where}{extra}done_at IS NULL AND due_at < ? "
-            f"GROUP BY {column}", [*params, datetime.now(UTC).isoformat()],
+            f"GROUP BY {column}",
+            [*params, datetime.now(UTC).isoformat()],
         ):
             result[key]["open_overdue"] = int(n)
         return {key: dict(values) for key, values in result.items()}
 
     # -- dead letters --------------------------------------------------------------------------
 
-    def dead_letters(self, origin: str | None, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    def dead_letters(
+        self, origin: str | None, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
         where, params = _where([("origin = ?", origin)])
         total = int(self.rm.query(f"SELECT COUNT(*) FROM dead_letters{where}", params)[0][0])
-        columns = ("id", "received_at", "origin", "subject", "stream_sequence", "event_id",
-                   "sequence", "reason", "body")
+        columns = (
+            "id",
+            "received_at",
+            "origin",
+            "subject",
+            "stream_sequence",
+            "event_id",
+            "sequence",
+            "reason",
+            "body",
+        )
         rows = self.rm.query(
             f"SELECT {', '.join(columns)} FROM dead_letters{where} ORDER BY id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],

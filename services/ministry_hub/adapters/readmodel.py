@@ -71,25 +71,62 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS dead_letters_origin ON dead_letters (origin, id)",
 ]
 
-CASE_FIELDS = ("key", "origin", "prefecture", "county", "service_type", "channel", "status",
-               "outcome", "received_at", "agency_id", "categories", "detained")
-DEADLINE_FIELDS = ("case_key", "rule_id", "origin", "prefecture", "county", "service_type",
-                   "started_at", "due_at", "done_at", "met")
-SOURCE_FIELDS = ("origin", "sequence", "running_hash", "last_event_time", "last_applied_at",
-                 "applied", "duplicates", "dead_letters", "stream_position", "checkpoint_sequence",
-                 "checkpoint_status", "checkpoint_at", "diverged_at")
+CASE_FIELDS = (
+    "key",
+    "origin",
+    "prefecture",
+    "county",
+    "service_type",
+    "channel",
+    "status",
+    "outcome",
+    "received_at",
+    "agency_id",
+    "categories",
+    "detained",
+)
+DEADLINE_FIELDS = (
+    "case_key",
+    "rule_id",
+    "origin",
+    "prefecture",
+    "county",
+    "service_type",
+    "started_at",
+    "due_at",
+    "done_at",
+    "met",
+)
+SOURCE_FIELDS = (
+    "origin",
+    "sequence",
+    "running_hash",
+    "last_event_time",
+    "last_applied_at",
+    "applied",
+    "duplicates",
+    "dead_letters",
+    "stream_position",
+    "checkpoint_sequence",
+    "checkpoint_status",
+    "checkpoint_at",
+    "diverged_at",
+)
 
 
 def _chunks(keys: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
     for start in range(0, len(keys), size):
-        yield keys[start:start + size]
+        yield keys[start : start + size]
 
 
-def _upsert(table: str, columns: Sequence[str], key: Sequence[str], *, add: Sequence[str] = ()) -> str:
+def _upsert(
+    table: str, columns: Sequence[str], key: Sequence[str], *, add: Sequence[str] = ()
+) -> str:
     """INSERT ... ON CONFLICT: `add` columns are summed into the row, the others replaced."""
     updates = [
         f"{c} = {table}.{c} + excluded.{c}" if c in add else f"{c} = excluded.{c}"
-        for c in columns if c not in key
+        for c in columns
+        if c not in key
     ]
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
@@ -112,20 +149,24 @@ class NationalReadModel:
 
     # -- batch I/O -----------------------------------------------------------------------------
 
-    def prefetch(self, cursor: Cursor, case_keys: set[str], agency_keys: set[str],
-                 complaint_keys: set[str]) -> Changes:
+    def prefetch(
+        self, cursor: Cursor, case_keys: set[str], agency_keys: set[str], complaint_keys: set[str]
+    ) -> Changes:
         changes = Changes()
         keys = sorted(case_keys)
         for chunk in _chunks(keys):
             marks = ", ".join("?" * len(chunk))
-            cursor.execute(f"SELECT {', '.join(CASE_FIELDS)} FROM cases WHERE key IN ({marks})", chunk)
+            cursor.execute(
+                f"SELECT {', '.join(CASE_FIELDS)} FROM cases WHERE key IN ({marks})", chunk
+            )
             for row in cursor.fetchall():
                 values = dict(zip(CASE_FIELDS, row, strict=True))
                 values["detained"] = bool(values["detained"])
                 changes.cases[values["key"]] = CaseRow(**values)
             cursor.execute(
                 f"SELECT {', '.join(DEADLINE_FIELDS)} FROM deadlines "
-                f"WHERE case_key IN ({marks}) AND done_at IS NULL", chunk,
+                f"WHERE case_key IN ({marks}) AND done_at IS NULL",
+                chunk,
             )
             for row in cursor.fetchall():
                 deadline = DeadlineRow(**dict(zip(DEADLINE_FIELDS, row, strict=True)))
@@ -133,75 +174,131 @@ class NationalReadModel:
         for chunk in _chunks(sorted(agency_keys)):
             cursor.execute(
                 "SELECT key, origin, agency_type, county, licence_status, closed FROM agencies "
-                f"WHERE key IN ({', '.join('?' * len(chunk))})", chunk,
+                f"WHERE key IN ({', '.join('?' * len(chunk))})",
+                chunk,
             )
             for row in cursor.fetchall():
-                changes.agencies[row[0]] = dict(zip(
-                    ("key", "origin", "agency_type", "county", "licence_status", "closed"), row,
-                    strict=True))
+                changes.agencies[row[0]] = dict(
+                    zip(
+                        ("key", "origin", "agency_type", "county", "licence_status", "closed"),
+                        row,
+                        strict=True,
+                    )
+                )
         for chunk in _chunks(sorted(complaint_keys)):
             cursor.execute(
                 "SELECT key, origin, category, status, against, service_type FROM complaints "
-                f"WHERE key IN ({', '.join('?' * len(chunk))})", chunk,
+                f"WHERE key IN ({', '.join('?' * len(chunk))})",
+                chunk,
             )
             for row in cursor.fetchall():
-                changes.complaints[row[0]] = dict(zip(
-                    ("key", "origin", "category", "status", "against", "service_type"), row,
-                    strict=True))
+                changes.complaints[row[0]] = dict(
+                    zip(
+                        ("key", "origin", "category", "status", "against", "service_type"),
+                        row,
+                        strict=True,
+                    )
+                )
         return changes
 
-    def write(self, cursor: Cursor, changes: Changes, dead_letters: list[DeadLetter],
-              sources: Iterable[SourceState]) -> None:
+    def write(
+        self,
+        cursor: Cursor,
+        changes: Changes,
+        dead_letters: list[DeadLetter],
+        sources: Iterable[SourceState],
+    ) -> None:
         cursor.executemany(
             _upsert("cases", CASE_FIELDS, ("key",)),
             [
-                (*(getattr(changes.cases[k], f) for f in CASE_FIELDS[:-1]),
-                 int(changes.cases[k].detained))
+                (
+                    *(getattr(changes.cases[k], f) for f in CASE_FIELDS[:-1]),
+                    int(changes.cases[k].detained),
+                )
                 for k in sorted(changes.dirty_cases)
             ],
         )
         counts = [(*k, n) for k, n in changes.counts.items() if n]
         cursor.executemany(
-            _upsert("case_counts", ("origin", "prefecture", "county", "service_type", "channel",
-                                    "status", "outcome", "n"),
-                    ("origin", "prefecture", "county", "service_type", "channel", "status", "outcome"),
-                    add=("n",)),
+            _upsert(
+                "case_counts",
+                (
+                    "origin",
+                    "prefecture",
+                    "county",
+                    "service_type",
+                    "channel",
+                    "status",
+                    "outcome",
+                    "n",
+                ),
+                ("origin", "prefecture", "county", "service_type", "channel", "status", "outcome"),
+                add=("n",),
+            ),
             counts,
         )
         rollup: Counter[tuple[str, ...]] = Counter()
         for key, n in changes.counts.items():
             rollup[(key[0], *key[3:])] += n
         cursor.executemany(
-            _upsert("province_counts", ("origin", "service_type", "channel", "status", "outcome", "n"),
-                    ("origin", "service_type", "channel", "status", "outcome"), add=("n",)),
+            _upsert(
+                "province_counts",
+                ("origin", "service_type", "channel", "status", "outcome", "n"),
+                ("origin", "service_type", "channel", "status", "outcome"),
+                add=("n",),
+            ),
             [(*k, n) for k, n in rollup.items() if n],
         )
         cursor.executemany(
-            _upsert("flows_province", ("origin", "day", "service_type", *FLOW_FIELDS),
-                    ("origin", "day", "service_type"), add=FLOW_FIELDS),
+            _upsert(
+                "flows_province",
+                ("origin", "day", "service_type", *FLOW_FIELDS),
+                ("origin", "day", "service_type"),
+                add=FLOW_FIELDS,
+            ),
             [(*k, *(c[f] for f in FLOW_FIELDS)) for k, c in changes.flows_province.items()],
         )
         cursor.executemany(
-            _upsert("flows_county", ("origin", "prefecture", "county", "day", *FLOW_FIELDS),
-                    ("origin", "prefecture", "county", "day"), add=FLOW_FIELDS),
+            _upsert(
+                "flows_county",
+                ("origin", "prefecture", "county", "day", *FLOW_FIELDS),
+                ("origin", "prefecture", "county", "day"),
+                add=FLOW_FIELDS,
+            ),
             [(*k, *(c[f] for f in FLOW_FIELDS)) for k, c in changes.flows_county.items()],
         )
         cursor.executemany(
             _upsert("deadlines", DEADLINE_FIELDS, ("case_key", "rule_id")),
             [
-                (*(getattr(d, f) for f in DEADLINE_FIELDS[:-1]), None if d.met is None else int(d.met))
+                (
+                    *(getattr(d, f) for f in DEADLINE_FIELDS[:-1]),
+                    None if d.met is None else int(d.met),
+                )
                 for d in changes.deadlines.values()
             ],
         )
-        cursor.executemany("DELETE FROM deadlines WHERE case_key = ? AND rule_id = ?",
-                           sorted(changes.dropped_deadlines))
+        cursor.executemany(
+            "DELETE FROM deadlines WHERE case_key = ? AND rule_id = ?",
+            sorted(changes.dropped_deadlines),
+        )
         self._write_agencies(cursor, changes)
         now = datetime.now(UTC).isoformat()
         cursor.executemany(
             "INSERT INTO dead_letters (received_at, origin, subject, stream_sequence, event_id, "
             "sequence, reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(now, d.origin, d.subject, d.stream_sequence, d.event_id, d.sequence, d.reason, d.body)
-             for d in dead_letters],
+            [
+                (
+                    now,
+                    d.origin,
+                    d.subject,
+                    d.stream_sequence,
+                    d.event_id,
+                    d.sequence,
+                    d.reason,
+                    d.body,
+                )
+                for d in dead_letters
+            ],
         )
         cursor.executemany(
             _upsert("sources", SOURCE_FIELDS, ("origin",)),
@@ -213,22 +310,35 @@ class NationalReadModel:
         agency_fields = ("key", "origin", "agency_type", "county", "licence_status", "closed")
         cursor.executemany(
             _upsert("agencies", agency_fields, ("key",)),
-            [tuple(changes.agencies[k].get(f) for f in agency_fields) for k in sorted(changes.dirty_agencies)],
+            [
+                tuple(changes.agencies[k].get(f) for f in agency_fields)
+                for k in sorted(changes.dirty_agencies)
+            ],
         )
         cursor.executemany(
-            _upsert("agency_counts", ("origin", "agency_type", "standing", "n"),
-                    ("origin", "agency_type", "standing"), add=("n",)),
+            _upsert(
+                "agency_counts",
+                ("origin", "agency_type", "standing", "n"),
+                ("origin", "agency_type", "standing"),
+                add=("n",),
+            ),
             [(*k, n) for k, n in changes.agency_counts.items() if n],
         )
         complaint_fields = ("key", "origin", "category", "status", "against", "service_type")
         cursor.executemany(
             _upsert("complaints", complaint_fields, ("key",)),
-            [tuple(changes.complaints[k].get(f) for f in complaint_fields)
-             for k in sorted(changes.dirty_complaints)],
+            [
+                tuple(changes.complaints[k].get(f) for f in complaint_fields)
+                for k in sorted(changes.dirty_complaints)
+            ],
         )
         cursor.executemany(
-            _upsert("complaint_counts", ("origin", "category", "status", "n"),
-                    ("origin", "category", "status"), add=("n",)),
+            _upsert(
+                "complaint_counts",
+                ("origin", "category", "status", "n"),
+                ("origin", "category", "status"),
+                add=("n",),
+            ),
             [(*k, n) for k, n in changes.complaint_counts.items() if n],
         )
 

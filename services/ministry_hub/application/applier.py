@@ -26,10 +26,15 @@ log = structlog.get_logger(__name__)
 APPLIED = Counter("pls_hub_applied_total", "Events applied to the national read model", ["origin"])
 DEAD_LETTERS = Counter("pls_hub_dead_letters_total", "Deliveries dead-lettered", ["origin"])
 DUPLICATES = Counter("pls_hub_duplicates_total", "Deliveries dropped as already applied")
-BACKFILLED = Counter("pls_hub_backfilled_total", "Events fetched from province journals", ["origin"])
+BACKFILLED = Counter(
+    "pls_hub_backfilled_total", "Events fetched from province journals", ["origin"]
+)
 GAPS = Gauge("pls_hub_gap_held", "Events held behind a sequence gap", ["origin"])
-BATCH_SECONDS = Histogram("pls_hub_batch_seconds", "Time to write one batch",
-                          buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+BATCH_SECONDS = Histogram(
+    "pls_hub_batch_seconds",
+    "Time to write one batch",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 Fetch = Callable[[str, int, int], Awaitable[list[Delivery]]]
 Acknowledge = Callable[[list[Any]], Awaitable[None]]
@@ -134,7 +139,9 @@ class Applier:
         self.intake.duplicates_dropped = 0
 
     def _commit(self, batch: Batch) -> None:
-        traceparent = next((e.envelope.traceparent for e in batch.events if e.envelope.traceparent), None)
+        traceparent = next(
+            (e.envelope.traceparent for e in batch.events if e.envelope.traceparent), None
+        )
         with span_from("hub apply", traceparent, __name__, events=str(len(batch.events))):
             self.projection.commit(batch)
 
@@ -146,22 +153,29 @@ class Applier:
         for origin in list(self._backfilling):
             if self._backfilling[origin].done():
                 del self._backfilling[origin]
-        for origin in {o for o in self.intake.sources} | set(held):
+        for origin in set(self.intake.sources) | set(held):
             GAPS.labels(origin).set(self.intake.held_count(origin))
         if self.backfill is None:
             return
         for gap in held.values():
             if now - gap.since >= self.gap_timeout and gap.origin not in self._backfilling:
                 self._backfilling[gap.origin] = asyncio.create_task(
-                    self._backfill(gap.origin, gap.expected, gap.missing), name=f"backfill-{gap.origin}"
+                    self._backfill(gap.origin, gap.expected, gap.missing),
+                    name=f"backfill-{gap.origin}",
                 )
 
     async def _backfill(self, origin: str, expected: int, missing: int) -> None:
         assert self.backfill is not None
-        log.warning("sequence gap; backfilling from the province journal", origin=origin,
-                    expected=expected, missing=missing)
+        log.warning(
+            "sequence gap; backfilling from the province journal",
+            origin=origin,
+            expected=expected,
+            missing=missing,
+        )
         try:
-            deliveries = await self.backfill(origin, expected - 1, min(missing, self.backfill_limit))
+            deliveries = await self.backfill(
+                origin, expected - 1, min(missing, self.backfill_limit)
+            )
         except Exception as error:
             self.backfill_errors[origin] = repr(error)
             log.warning("backfill failed; the gap stays held", origin=origin, error=repr(error))

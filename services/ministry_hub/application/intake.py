@@ -163,10 +163,14 @@ class Intake:
             except ValueError as error:
                 raise EnvelopeError(f"subject: {error}") from None
             if subject_origin != delivery.origin:
-                raise EnvelopeError(f"subject: {delivery.subject} is not under pls.{delivery.origin}")
+                raise EnvelopeError(
+                    f"subject: {delivery.subject} is not under pls.{delivery.origin}"
+                )
             expected_prefix = f"cn.gov.moj.pls.{aggregate}.{event}.v"
             if not envelope.type.startswith(expected_prefix):
-                raise EnvelopeError(f"type: {envelope.type} does not match subject {delivery.subject}")
+                raise EnvelopeError(
+                    f"type: {envelope.type} does not match subject {delivery.subject}"
+                )
 
     def _state(self, origin: str) -> SourceState:
         state = self._batch.sources.get(origin) or self.sources.get(origin)
@@ -186,10 +190,15 @@ class Intake:
                 self._set(replace(state, stream_position=delivery.stream_sequence))
 
     def _refuse(self, delivery: Delivery, reason: str) -> None:
-        self._batch.dead_letters.append(DeadLetter(
-            origin=delivery.origin, subject=delivery.subject, reason=reason, body=delivery.body,
-            stream_sequence=delivery.stream_sequence,
-        ))
+        self._batch.dead_letters.append(
+            DeadLetter(
+                origin=delivery.origin,
+                subject=delivery.subject,
+                reason=reason,
+                body=delivery.body,
+                stream_sequence=delivery.stream_sequence,
+            )
+        )
         state = self._state(delivery.origin)
         self._set(replace(state, dead_letters=state.dead_letters + 1))
         self._handled(delivery)
@@ -208,11 +217,17 @@ class Intake:
         try:
             data = REGISTRY.decode(envelope.type, envelope.data)
         except (UnknownEventType, PayloadInvalid) as error:
-            self._batch.dead_letters.append(DeadLetter(
-                origin=delivery.origin, subject=delivery.subject, reason=f"data: {error}",
-                body=delivery.body, stream_sequence=delivery.stream_sequence,
-                event_id=envelope.id, sequence=envelope.sequence_number,
-            ))
+            self._batch.dead_letters.append(
+                DeadLetter(
+                    origin=delivery.origin,
+                    subject=delivery.subject,
+                    reason=f"data: {error}",
+                    body=delivery.body,
+                    stream_sequence=delivery.stream_sequence,
+                    event_id=envelope.id,
+                    sequence=envelope.sequence_number,
+                )
+            )
             state = replace(state, dead_letters=state.dead_letters + 1)
         else:
             if isinstance(data, CheckpointPublished):
@@ -233,12 +248,21 @@ class Intake:
 
     @staticmethod
     def _verify(state: SourceState, data: CheckpointPublished, now: str) -> dict[str, Any]:
-        matches = data.through_sequence == state.sequence and data.running_hash == state.running_hash
+        matches = (
+            data.through_sequence == state.sequence and data.running_hash == state.running_hash
+        )
         if matches:
-            return {"checkpoint_sequence": data.through_sequence, "checkpoint_status": "verified",
-                    "checkpoint_at": now}
-        return {"checkpoint_sequence": data.through_sequence, "checkpoint_status": "diverged",
-                "checkpoint_at": now, "diverged_at": data.through_sequence}
+            return {
+                "checkpoint_sequence": data.through_sequence,
+                "checkpoint_status": "verified",
+                "checkpoint_at": now,
+            }
+        return {
+            "checkpoint_sequence": data.through_sequence,
+            "checkpoint_status": "diverged",
+            "checkpoint_at": now,
+            "diverged_at": data.through_sequence,
+        }
 
     def _release_held(self, origin: str) -> None:
         held = self._held.get(origin)
@@ -267,8 +291,12 @@ class Intake:
             held = self._held.get(origin)
             if held:
                 first_held_stream = min(
-                    (h.delivery.stream_sequence for h in held.values()
-                     if h.delivery.stream_sequence is not None), default=None,
+                    (
+                        h.delivery.stream_sequence
+                        for h in held.values()
+                        if h.delivery.stream_sequence is not None
+                    ),
+                    default=None,
                 )
                 if first_held_stream is not None and first_held_stream - 1 < state.stream_position:
                     batch.sources[origin] = replace(state, stream_position=first_held_stream - 1)

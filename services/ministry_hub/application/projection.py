@@ -34,7 +34,9 @@ def case_key(origin: str, case_id: str) -> str:
 
 
 class NationalProjection:
-    def __init__(self, readmodel: NationalReadModel, rules: RuleBook, calendar: WorkingCalendar) -> None:
+    def __init__(
+        self, readmodel: NationalReadModel, rules: RuleBook, calendar: WorkingCalendar
+    ) -> None:
         self.readmodel = readmodel
         self.rules = rules
         self.calendar = calendar
@@ -47,11 +49,17 @@ class NationalProjection:
             for item in batch.events:
                 problem = self.process_event(item.data, item.envelope, item.origin, changes)
                 if problem:
-                    dead_letters.append(DeadLetter(
-                        origin=item.origin, subject=None, reason=problem,
-                        body=item.envelope.model_dump_json().encode(), stream_sequence=None,
-                        event_id=item.envelope.id, sequence=item.envelope.sequence_number,
-                    ))
+                    dead_letters.append(
+                        DeadLetter(
+                            origin=item.origin,
+                            subject=None,
+                            reason=problem,
+                            body=item.envelope.model_dump_json().encode(),
+                            stream_sequence=None,
+                            event_id=item.envelope.id,
+                            sequence=item.envelope.sequence_number,
+                        )
+                    )
             self.readmodel.write(cursor, changes, dead_letters, batch.sources.values())
 
     @staticmethod
@@ -69,22 +77,33 @@ class NationalProjection:
 
     # -- deadlines -----------------------------------------------------------------------------
 
-    def _start_deadlines(self, row: CaseRow, milestone: Milestone, at: datetime, changes: Changes) -> None:
+    def _start_deadlines(
+        self, row: CaseRow, milestone: Milestone, at: datetime, changes: Changes
+    ) -> None:
         for rule in self.rules.starting_at(row.service_type, milestone, row.origin):
             changes.deadlines[(row.key, rule.id)] = DeadlineRow(
-                case_key=row.key, rule_id=rule.id, origin=row.origin, prefecture=row.prefecture,
-                county=row.county, service_type=row.service_type, started_at=at.isoformat(),
+                case_key=row.key,
+                rule_id=rule.id,
+                origin=row.origin,
+                prefecture=row.prefecture,
+                county=row.county,
+                service_type=row.service_type,
+                started_at=at.isoformat(),
                 due_at=due_at(rule, at, self.calendar).isoformat(),
             )
 
-    def _end_deadlines(self, row: CaseRow, milestone: Milestone, at: datetime, changes: Changes) -> None:
+    def _end_deadlines(
+        self, row: CaseRow, milestone: Milestone, at: datetime, changes: Changes
+    ) -> None:
         for rule in self.rules.ending_at(row.service_type, milestone):
             deadline = changes.deadlines.get((row.key, rule.id))
             if deadline is None or deadline.done_at is not None:
                 continue
             deadline.done_at = at.isoformat()
             deadline.met = datetime.fromisoformat(deadline.due_at) >= at
-            changes.flow(row, day_of(at), **{"deadlines_met" if deadline.met else "deadlines_late": 1})
+            changes.flow(
+                row, day_of(at), **{"deadlines_met" if deadline.met else "deadlines_late": 1}
+            )
 
     def _drop_open_deadlines(self, row: CaseRow, changes: Changes) -> None:
         for key, deadline in list(changes.deadlines.items()):
@@ -95,7 +114,9 @@ class NationalProjection:
     # -- events --------------------------------------------------------------------------------
 
     @singledispatchmethod
-    def process_event(self, data: EventData, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def process_event(
+        self, data: EventData, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         """Events the national view does not count (they are still tracked and hashed)."""
         return None
 
@@ -103,16 +124,24 @@ class NationalProjection:
         return changes.cases.get(case_key(origin, data.case_id))
 
     @process_event.register
-    def _(self, data: ce.CaseOpened, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseOpened, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         key = case_key(origin, data.case_id)
         if key in changes.cases:
             return None  # opened twice under one id: the first one counts
         if divisions.province_of(data.county) != origin:
             return f"data.county: {data.county} is not in {origin}"
         row = CaseRow(
-            key=key, origin=origin, prefecture=divisions.prefecture_of(data.county) or data.county,
-            county=data.county, service_type=data.service_type.value, channel=data.channel.value,
-            status="received", outcome=None, received_at=data.received_at.isoformat(),
+            key=key,
+            origin=origin,
+            prefecture=divisions.prefecture_of(data.county) or data.county,
+            county=data.county,
+            service_type=data.service_type.value,
+            channel=data.channel.value,
+            status="received",
+            outcome=None,
+            received_at=data.received_at.isoformat(),
             categories=",".join(sorted(c.value for c in data.applicant_categories)),
             detained=data.detained,
         )
@@ -128,7 +157,9 @@ class NationalProjection:
         return row
 
     @process_event.register
-    def _(self, data: ce.CaseAccepted, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseAccepted, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
@@ -139,7 +170,9 @@ class NationalProjection:
         return None
 
     @process_event.register
-    def _(self, data: ce.CaseRejected, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseRejected, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
@@ -149,7 +182,9 @@ class NationalProjection:
         return None
 
     @process_event.register
-    def _(self, data: ce.CaseAssigned, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseAssigned, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
@@ -158,7 +193,9 @@ class NationalProjection:
         return None
 
     @process_event.register
-    def _(self, data: ce.CaseStarted, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseStarted, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
@@ -166,7 +203,9 @@ class NationalProjection:
         return None
 
     @process_event.register
-    def _(self, data: ce.CaseTransferred, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseTransferred, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
@@ -179,7 +218,9 @@ class NationalProjection:
         return None
 
     @process_event.register
-    def _(self, data: ce.CaseConcluded, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseConcluded, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
@@ -189,7 +230,9 @@ class NationalProjection:
         return None
 
     @process_event.register
-    def _(self, data: ce.CaseCallbackDone, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseCallbackDone, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
@@ -199,20 +242,29 @@ class NationalProjection:
         return None
 
     @process_event.register
-    def _(self, data: ce.CaseRated, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseRated, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
         changes.move(row, status="rated")
         changes.flow(
-            row, day_of(envelope.time), rated=1, rating_sum=data.overall,
-            attitude_sum=data.attitude, efficiency_sum=data.efficiency,
-            competence_sum=data.competence, satisfied=1 if data.overall >= SATISFIED_FROM else 0,
+            row,
+            day_of(envelope.time),
+            rated=1,
+            rating_sum=data.overall,
+            attitude_sum=data.attitude,
+            efficiency_sum=data.efficiency,
+            competence_sum=data.competence,
+            satisfied=1 if data.overall >= SATISFIED_FROM else 0,
         )
         return None
 
     @process_event.register
-    def _(self, data: ce.CaseReopened, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ce.CaseReopened, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
@@ -236,34 +288,48 @@ class NationalProjection:
         changes.agency_counts[(origin, str(agency["agency_type"]), _standing(agency))] += 1
 
     @process_event.register
-    def _(self, data: ae.AgencyRegistered, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
-        self._agency(data.agency_id, origin, changes, agency_type=data.agency_type.value,
-                     county=data.county)
+    def _(
+        self, data: ae.AgencyRegistered, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
+        self._agency(
+            data.agency_id, origin, changes, agency_type=data.agency_type.value, county=data.county
+        )
         return None
 
     @process_event.register
-    def _(self, data: ae.AgencyUpdated, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
-        self._agency(data.agency_id, origin, changes, agency_type=data.agency_type.value,
-                     county=data.county)
+    def _(
+        self, data: ae.AgencyUpdated, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
+        self._agency(
+            data.agency_id, origin, changes, agency_type=data.agency_type.value, county=data.county
+        )
         return None
 
     @process_event.register
-    def _(self, data: ae.AgencyLicenceSuspended, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ae.AgencyLicenceSuspended, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         self._agency(data.agency_id, origin, changes, licence_status="suspended")
         return None
 
     @process_event.register
-    def _(self, data: ae.AgencyLicenceRevoked, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ae.AgencyLicenceRevoked, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         self._agency(data.agency_id, origin, changes, licence_status="revoked")
         return None
 
     @process_event.register
-    def _(self, data: ae.AgencyLicenceRestored, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ae.AgencyLicenceRestored, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         self._agency(data.agency_id, origin, changes, licence_status="active")
         return None
 
     @process_event.register
-    def _(self, data: ae.AgencyClosed, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: ae.AgencyClosed, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         self._agency(data.agency_id, origin, changes, closed=1)
         return None
 
@@ -275,21 +341,35 @@ class NationalProjection:
                 return
             complaint = {"key": key, "origin": origin}
         else:
-            changes.complaint_counts[(origin, str(complaint["category"]), str(complaint["status"]))] -= 1
+            changes.complaint_counts[
+                (origin, str(complaint["category"]), str(complaint["status"]))
+            ] -= 1
         complaint.update(values)
         changes.complaints[key] = complaint
         changes.dirty_complaints.add(key)
-        changes.complaint_counts[(origin, str(complaint["category"]), str(complaint["status"]))] += 1
+        changes.complaint_counts[
+            (origin, str(complaint["category"]), str(complaint["status"]))
+        ] += 1
 
     @process_event.register
-    def _(self, data: cpe.ComplaintFiled, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
-        self._complaint(data.complaint_id, origin, changes, category=data.category.value,
-                        status="received", against=data.against.value,
-                        service_type=data.service_type.value if data.service_type else None)
+    def _(
+        self, data: cpe.ComplaintFiled, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
+        self._complaint(
+            data.complaint_id,
+            origin,
+            changes,
+            category=data.category.value,
+            status="received",
+            against=data.against.value,
+            service_type=data.service_type.value if data.service_type else None,
+        )
         return None
 
     @process_event.register
-    def _(self, data: cpe.ComplaintStatusChanged, envelope: CloudEvent, origin: str, changes: Changes) -> str | None:
+    def _(
+        self, data: cpe.ComplaintStatusChanged, envelope: CloudEvent, origin: str, changes: Changes
+    ) -> str | None:
         self._complaint(data.complaint_id, origin, changes, status=data.status.value)
         return None
 

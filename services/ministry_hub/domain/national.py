@@ -14,9 +14,21 @@ from datetime import datetime
 from pls.deadlines import CHINA
 
 FLOW_FIELDS = (
-    "opened", "concluded", "rejected", "transferred_out", "callbacks", "callbacks_dissatisfied",
-    "rated", "rating_sum", "attitude_sum", "efficiency_sum", "competence_sum", "satisfied",
-    "deadlines_met", "deadlines_late", "complaints",
+    "opened",
+    "concluded",
+    "rejected",
+    "transferred_out",
+    "callbacks",
+    "callbacks_dissatisfied",
+    "rated",
+    "rating_sum",
+    "attitude_sum",
+    "efficiency_sum",
+    "competence_sum",
+    "satisfied",
+    "deadlines_met",
+    "deadlines_late",
+    "complaints",
 )
 SATISFIED_FROM = 4  # ratings of 4 and 5 count as satisfied (满意)
 
@@ -42,8 +54,15 @@ class CaseRow:
     detained: bool = False
 
     def count_key(self) -> tuple[str, ...]:
-        return (self.origin, self.prefecture, self.county, self.service_type, self.channel,
-                self.status, self.outcome or "")
+        return (
+            self.origin,
+            self.prefecture,
+            self.county,
+            self.service_type,
+            self.channel,
+            self.status,
+            self.outcome or "",
+        )
 
 
 @dataclass
@@ -96,7 +115,9 @@ class Changes:
     def flow(self, row: CaseRow | DeadlineRow, day: str, **amounts: int) -> None:
         service = row.service_type
         province = self.flows_province.setdefault((row.origin, day, service), Counter())
-        county = self.flows_county.setdefault((row.origin, row.prefecture, row.county, day), Counter())
+        county = self.flows_county.setdefault(
+            (row.origin, row.prefecture, row.county, day), Counter()
+        )
         for name, amount in amounts.items():
             province[name] += amount
             county[name] += amount

@@ -65,7 +65,9 @@ class Deadlines(BaseModel):
 class NationalSummary(BaseModel):
     scope: ScopeRead
     cases: CaseTotals
-    flows: Flows | None = Field(description="Null when the scope filters by channel (or by service below province level): flows are not kept at that grain.")
+    flows: Flows | None = Field(
+        description="Null when the scope filters by channel (or by service below province level): flows are not kept at that grain."
+    )
     satisfaction: Satisfaction | None
     deadlines: Deadlines
     as_of: datetime

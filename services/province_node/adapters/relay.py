@@ -17,6 +17,7 @@ from pathlib import Path
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError
 from prometheus_client import Counter, Gauge
 
 from contracts.envelope import chain_hash
@@ -28,7 +29,9 @@ from services.province_node.adapters.views import RELAY, JournalEntry, NodeViews
 log = structlog.get_logger(__name__)
 
 PUBLISHED = Counter("pls_relay_published_total", "Events the relay published and saw acknowledged")
-DUPLICATES = Counter("pls_relay_duplicates_total", "Publishes the stream acknowledged as duplicates")
+DUPLICATES = Counter(
+    "pls_relay_duplicates_total", "Publishes the stream acknowledged as duplicates"
+)
 FAILURES = Counter("pls_relay_publish_failures_total", "Batches that failed and were retried")
 LAG = Gauge("pls_relay_lag_events", "Journal entries not yet acknowledged by JetStream")
 POSITION = Gauge("pls_relay_position", "Last journal sequence acknowledged by JetStream")
@@ -113,7 +116,9 @@ class Relay:
         while True:
             try:
                 self._client = await bus.connect(
-                    self.nats_url, name=f"relay-{self.province}", creds=self.nats_creds,
+                    self.nats_url,
+                    name=f"relay-{self.province}",
+                    creds=self.nats_creds,
                     on_state=self._set_connected,
                 )
                 js = self._client.jetstream(timeout=self.ack_timeout)
@@ -134,7 +139,9 @@ class Relay:
         js = await self._connect()
         backoff = 0.2
         while True:
-            entries = await asyncio.to_thread(self.views.journal_after, self.position, self.batch_size)
+            entries = await asyncio.to_thread(
+                self.views.journal_after, self.position, self.batch_size
+            )
             if not entries:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -143,11 +150,25 @@ class Relay:
             try:
                 await self.publish_batch(js, entries)
                 backoff = 0.2
+            except NoStreamResponseError:
+                # The stream is gone (deleted by an operator, or a new cluster): recreate it and
+                # go on; consumers notice the sequence continues and fetch what they miss.
+                FAILURES.inc()
+                self.last_error = "publish: no stream answered"
+                if self.ensure_stream:
+                    with contextlib.suppress(Exception):
+                        await bus.ensure_stream(js, self.province)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
             except Exception as error:
                 FAILURES.inc()
                 self.last_error = f"publish: {error!r}"
-                log.warning("relay batch failed; retrying", error=repr(error), backoff=backoff,
-                            first=entries[0].sequence)
+                log.warning(
+                    "relay batch failed; retrying",
+                    error=repr(error),
+                    backoff=backoff,
+                    first=entries[0].sequence,
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
 
@@ -155,15 +176,25 @@ class Relay:
         """Publish `entries` and save the position after all of them were acknowledged."""
         self._check_continuity(entries)
         first = entries[0]
-        with span_from("relay publish", None, __name__, stream=self.stream,
-                       first_sequence=str(first.sequence), count=str(len(entries))):
+        with span_from(
+            "relay publish",
+            None,
+            __name__,
+            stream=self.stream,
+            first_sequence=str(first.sequence),
+            count=str(len(entries)),
+        ):
             futures = []
             try:
                 for entry in entries:
-                    futures.append(await js.publish_async(
-                        entry.subject, entry.body, stream=self.stream,
-                        headers={"Nats-Msg-Id": entry.event_id},
-                    ))
+                    futures.append(
+                        await js.publish_async(
+                            entry.subject,
+                            entry.body,
+                            stream=self.stream,
+                            headers={"Nats-Msg-Id": entry.event_id},
+                        )
+                    )
                 acks = await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
             finally:
                 for future in futures:

@@ -99,7 +99,9 @@ def _(event: Case.Reopened) -> EventData:
 
 @to_contract.register
 def _(event: Agency.Registered) -> EventData:
-    return ae.AgencyRegistered(agency_id=_id(event), registered_at=event.registered_at, **event.profile)
+    return ae.AgencyRegistered(
+        agency_id=_id(event), registered_at=event.registered_at, **event.profile
+    )
 
 
 @to_contract.register
@@ -110,20 +112,25 @@ def _(event: Agency.Updated) -> EventData:
 @to_contract.register
 def _(event: Agency.LicenceSuspended) -> EventData:
     return ae.AgencyLicenceSuspended(
-        agency_id=_id(event), action=event.action, effective_at=event.effective_at, until=event.until
+        agency_id=_id(event),
+        action=event.action,
+        effective_at=event.effective_at,
+        until=event.until,
     )
 
 
 @to_contract.register
 def _(event: Agency.LicenceRevoked) -> EventData:
-    return ae.AgencyLicenceRevoked(agency_id=_id(event), action=event.action,
-                                   effective_at=event.effective_at)
+    return ae.AgencyLicenceRevoked(
+        agency_id=_id(event), action=event.action, effective_at=event.effective_at
+    )
 
 
 @to_contract.register
 def _(event: Agency.LicenceRestored) -> EventData:
-    return ae.AgencyLicenceRestored(agency_id=_id(event), action=event.action,
-                                    effective_at=event.effective_at)
+    return ae.AgencyLicenceRestored(
+        agency_id=_id(event), action=event.action, effective_at=event.effective_at
+    )
 
 
 @to_contract.register

@@ -53,10 +53,26 @@ PROJECTION = "publication"
 RELAY = "relay"
 
 CASE_COLUMNS = (
-    "id", "service_type", "channel", "platform_level", "county", "status", "outcome",
-    "rejection_reason", "agency_id", "person_id", "applicant_id", "categories", "detained",
-    "received_at", "updated_at", "decided_at", "concluded_at", "rating_overall",
-    "callback_result", "transferred_to",
+    "id",
+    "service_type",
+    "channel",
+    "platform_level",
+    "county",
+    "status",
+    "outcome",
+    "rejection_reason",
+    "agency_id",
+    "person_id",
+    "applicant_id",
+    "categories",
+    "detained",
+    "received_at",
+    "updated_at",
+    "decided_at",
+    "concluded_at",
+    "rating_overall",
+    "callback_result",
+    "transferred_to",
 )
 
 
@@ -114,7 +130,9 @@ class NodeViews:
     def journal_head(self) -> tuple[int, str]:
         """The last sequence in the journal and the running hash through it."""
         with self.db.reading() as cursor:
-            cursor.execute("SELECT sequence, running_hash FROM journal ORDER BY sequence DESC LIMIT 1")
+            cursor.execute(
+                "SELECT sequence, running_hash FROM journal ORDER BY sequence DESC LIMIT 1"
+            )
             row = cursor.fetchone()
         return (int(row[0]), str(row[1])) if row else (0, "0" * 64)
 
@@ -130,7 +148,9 @@ class NodeViews:
 
     # -- cases ---------------------------------------------------------------------------------
 
-    def list_cases(self, where: CaseFilter, *, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    def list_cases(
+        self, where: CaseFilter, *, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
         clause, params = where.where()
         with self.db.reading() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM cases{clause}", params)
@@ -174,10 +194,20 @@ class NodeViews:
 
     # -- agencies and complaints ---------------------------------------------------------------
 
-    def list_agencies(self, *, agency_type: str | None, county: str | None, offset: int,
-                      limit: int) -> tuple[int, list[dict[str, Any]]]:
-        columns = ("id", "agency_type", "name", "licence_number", "county", "licence_status",
-                   "closed", "registered_at", "updated_at")
+    def list_agencies(
+        self, *, agency_type: str | None, county: str | None, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        columns = (
+            "id",
+            "agency_type",
+            "name",
+            "licence_number",
+            "county",
+            "licence_status",
+            "closed",
+            "registered_at",
+            "updated_at",
+        )
         clauses, params = [], []
         if agency_type:
             clauses.append("agency_type = ?")
@@ -196,9 +226,20 @@ class NodeViews:
             rows = cursor.fetchall()
         return total, [dict(zip(columns, row, strict=True)) for row in rows]
 
-    def list_complaints(self, *, status: str | None, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        columns = ("id", "against", "agency_id", "person_id", "category", "channel", "status",
-                   "received_at", "updated_at")
+    def list_complaints(
+        self, *, status: str | None, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        columns = (
+            "id",
+            "against",
+            "agency_id",
+            "person_id",
+            "category",
+            "channel",
+            "status",
+            "received_at",
+            "updated_at",
+        )
         clause, params = ("", []) if status is None else (" WHERE status = ?", [status])
         with self.db.reading() as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM complaints{clause}", params)

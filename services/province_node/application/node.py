@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from services.province_node.domain.agency import Agency
 from services.province_node.domain.base import NodeAggregate
@@ -38,6 +38,19 @@ class ConcurrentChange(Exception):
     """Someone else changed the same record at the same moment; retrying is safe."""
 
 
+class SetAsList(Transcoding):
+    """Aggregates keep the commands they handled in a set; snapshots store it as a sorted list."""
+
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[Any]) -> list[Any]:
+        return sorted(obj)
+
+    def decode(self, data: list[Any]) -> set[Any]:
+        return set(data)
+
+
 class ProvinceNode(Application[UUID]):
     """The province's system of record for cases, complaints and agencies."""
 
@@ -49,6 +62,10 @@ class ProvinceNode(Application[UUID]):
         self.province = province
         self._secret = pseudonym_secret
         self.on_recorded: list[Callable[[int], None]] = []
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(SetAsList())
 
     # -- saving --------------------------------------------------------------------------------
 
@@ -65,7 +82,7 @@ class ProvinceNode(Application[UUID]):
 
     def _load(self, kind: type[A], aggregate_id: UUID) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(kind.__name__.lower(), aggregate_id) from None
         if not isinstance(aggregate, kind):
@@ -85,8 +102,9 @@ class ProvinceNode(Application[UUID]):
             return uuid.uuid4()
         return uuid.uuid5(NAMESPACE, f"{self.province}/{kind}/{idempotency_key}")
 
-    def _create_once(self, kind: type[A], aggregate_id: UUID, fingerprint: str | None,
-                     create: Callable[[], A]) -> tuple[A, bool]:
+    def _create_once(
+        self, kind: type[A], aggregate_id: UUID, fingerprint: str | None, create: Callable[[], A]
+    ) -> tuple[A, bool]:
         """Create, unless a retry of the same request already did (then return what it made)."""
         try:
             aggregate = self._load(kind, aggregate_id)
@@ -102,21 +120,36 @@ class ProvinceNode(Application[UUID]):
         return aggregate, False
 
     def pseudonym_for(self, applicant: Applicant) -> str:
-        return pseudonym(self._secret, id_number=applicant.id_number, phone=applicant.phone,
-                         name=applicant.name)
+        return pseudonym(
+            self._secret, id_number=applicant.id_number, phone=applicant.phone, name=applicant.name
+        )
 
     # -- cases ---------------------------------------------------------------------------------
 
-    def open_case(self, *, idempotency_key: str | None = None, fingerprint: str | None = None,
-                  applicant: Applicant, received_at: datetime | None = None,
-                  **fields: Any) -> tuple[Case, bool]:
+    def open_case(
+        self,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+        applicant: Applicant,
+        received_at: datetime | None = None,
+        **fields: Any,
+    ) -> tuple[Case, bool]:
         case_id = self.id_for("case", idempotency_key)
-        return self._create_once(Case, case_id, fingerprint, lambda: Case.open(
-            id=case_id, province=self.province, applicant=applicant,
-            applicant_id=self.pseudonym_for(applicant),
-            received_at=received_at or datetime.now(UTC), request_fingerprint=fingerprint,
-            **fields,
-        ))
+        return self._create_once(
+            Case,
+            case_id,
+            fingerprint,
+            lambda: Case.open(
+                id=case_id,
+                province=self.province,
+                applicant=applicant,
+                applicant_id=self.pseudonym_for(applicant),
+                received_at=received_at or datetime.now(UTC),
+                request_fingerprint=fingerprint,
+                **fields,
+            ),
+        )
 
     def get_case(self, case_id: UUID) -> Case:
         return self._load(Case, case_id)
@@ -138,11 +171,17 @@ class ProvinceNode(Application[UUID]):
     def start_case(self, case_id: UUID) -> Case:
         return self._change(Case, case_id, lambda case: case.start())
 
-    def transfer_case_to_agency(self, case_id: UUID, agency_id: UUID, note: str | None = None) -> Case:
+    def transfer_case_to_agency(
+        self, case_id: UUID, agency_id: UUID, note: str | None = None
+    ) -> Case:
         self._require_agency(agency_id, None)
-        return self._change(Case, case_id, lambda case: case.transfer_to_agency(str(agency_id), note))
+        return self._change(
+            Case, case_id, lambda case: case.transfer_to_agency(str(agency_id), note)
+        )
 
-    def transfer_case_to_province(self, case_id: UUID, province: str, note: str | None = None) -> Case:
+    def transfer_case_to_province(
+        self, case_id: UUID, province: str, note: str | None = None
+    ) -> Case:
         return self._change(Case, case_id, lambda case: case.transfer_to_province(province, note))
 
     def conclude_case(self, case_id: UUID, outcome: str, note: str | None = None) -> Case:
@@ -163,18 +202,34 @@ class ProvinceNode(Application[UUID]):
         try:
             agency = self._load(Agency, agency_id)
         except NotFound:
-            raise ReferenceNotFound("agency_id", f"no agency {agency_id} in this province") from None
+            raise ReferenceNotFound(
+                "agency_id", f"no agency {agency_id} in this province"
+            ) from None
         if person_id is not None and person_id not in agency.personnel:
-            raise ReferenceNotFound("person_id", f"{person_id} is not on the staff of agency {agency_id}")
+            raise ReferenceNotFound(
+                "person_id", f"{person_id} is not on the staff of agency {agency_id}"
+            )
         return agency
 
-    def register_agency(self, *, idempotency_key: str | None = None, profile: dict[str, Any],
-                        registered_at: datetime | None = None) -> tuple[Agency, bool]:
+    def register_agency(
+        self,
+        *,
+        idempotency_key: str | None = None,
+        profile: dict[str, Any],
+        registered_at: datetime | None = None,
+    ) -> tuple[Agency, bool]:
         agency_id = self.id_for("agency", idempotency_key)
-        return self._create_once(Agency, agency_id, None, lambda: Agency.register(
-            id=agency_id, province=self.province, profile=profile,
-            registered_at=registered_at or datetime.now(UTC),
-        ))
+        return self._create_once(
+            Agency,
+            agency_id,
+            None,
+            lambda: Agency.register(
+                id=agency_id,
+                province=self.province,
+                profile=profile,
+                registered_at=registered_at or datetime.now(UTC),
+            ),
+        )
 
     def get_agency(self, agency_id: UUID) -> Agency:
         return self._load(Agency, agency_id)
@@ -182,29 +237,43 @@ class ProvinceNode(Application[UUID]):
     def update_agency(self, agency_id: UUID, profile: dict[str, Any]) -> Agency:
         return self._change(Agency, agency_id, lambda agency: agency.update(profile))
 
-    def suspend_licence(self, agency_id: UUID, action: str, until: datetime | None,
-                        note: str | None = None) -> Agency:
+    def suspend_licence(
+        self, agency_id: UUID, action: str, until: datetime | None, note: str | None = None
+    ) -> Agency:
         now = datetime.now(UTC)
-        return self._change(Agency, agency_id,
-                            lambda agency: agency.suspend_licence(action, now, until, note))
+        return self._change(
+            Agency, agency_id, lambda agency: agency.suspend_licence(action, now, until, note)
+        )
 
     def revoke_licence(self, agency_id: UUID, action: str, note: str | None = None) -> Agency:
         now = datetime.now(UTC)
-        return self._change(Agency, agency_id, lambda agency: agency.revoke_licence(action, now, note))
+        return self._change(
+            Agency, agency_id, lambda agency: agency.revoke_licence(action, now, note)
+        )
 
     def restore_licence(self, agency_id: UUID, action: str, note: str | None = None) -> Agency:
         now = datetime.now(UTC)
-        return self._change(Agency, agency_id, lambda agency: agency.restore_licence(action, now, note))
+        return self._change(
+            Agency, agency_id, lambda agency: agency.restore_licence(action, now, note)
+        )
 
     def close_agency(self, agency_id: UUID) -> Agency:
         now = datetime.now(UTC)
         return self._change(Agency, agency_id, lambda agency: agency.close(now))
 
-    def add_person(self, agency_id: UUID, *, person_id: str | None, name: str, role: str,
-                   licence_number: str | None) -> tuple[Agency, str]:
+    def add_person(
+        self,
+        agency_id: UUID,
+        *,
+        person_id: str | None,
+        name: str,
+        role: str,
+        licence_number: str | None,
+    ) -> tuple[Agency, str]:
         person = person_id or str(uuid.uuid4())
-        agency = self._change(Agency, agency_id,
-                              lambda agency: agency.add_person(person, name, role, licence_number))
+        agency = self._change(
+            Agency, agency_id, lambda agency: agency.add_person(person, name, role, licence_number)
+        )
         return agency, person
 
     def remove_person(self, agency_id: UUID, person_id: str) -> Agency:
@@ -212,21 +281,39 @@ class ProvinceNode(Application[UUID]):
 
     # -- complaints ----------------------------------------------------------------------------
 
-    def file_complaint(self, *, idempotency_key: str | None = None, complainant: Applicant,
-                       received_at: datetime | None = None, agency_id: UUID | None = None,
-                       person_id: str | None = None, **fields: Any) -> tuple[Complaint, bool]:
+    def file_complaint(
+        self,
+        *,
+        idempotency_key: str | None = None,
+        complainant: Applicant,
+        received_at: datetime | None = None,
+        agency_id: UUID | None = None,
+        person_id: str | None = None,
+        **fields: Any,
+    ) -> tuple[Complaint, bool]:
         if agency_id is not None:
             self._require_agency(agency_id, person_id)
         complaint_id = self.id_for("complaint", idempotency_key)
-        return self._create_once(Complaint, complaint_id, None, lambda: Complaint.file(
-            id=complaint_id, province=self.province,
-            agency_id=str(agency_id) if agency_id else None, person_id=person_id,
-            complainant=complainant.as_dict(), complainant_id=self.pseudonym_for(complainant),
-            received_at=received_at or datetime.now(UTC), **fields,
-        ))
+        return self._create_once(
+            Complaint,
+            complaint_id,
+            None,
+            lambda: Complaint.file(
+                id=complaint_id,
+                province=self.province,
+                agency_id=str(agency_id) if agency_id else None,
+                person_id=person_id,
+                complainant=complainant.as_dict(),
+                complainant_id=self.pseudonym_for(complainant),
+                received_at=received_at or datetime.now(UTC),
+                **fields,
+            ),
+        )
 
     def get_complaint(self, complaint_id: UUID) -> Complaint:
         return self._load(Complaint, complaint_id)
 
-    def change_complaint_status(self, complaint_id: UUID, status: str, note: str | None = None) -> Complaint:
+    def change_complaint_status(
+        self, complaint_id: UUID, status: str, note: str | None = None
+    ) -> Complaint:
         return self._change(Complaint, complaint_id, lambda c: c.change_status(status, note))

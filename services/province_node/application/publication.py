@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import singledispatchmethod
@@ -71,7 +71,9 @@ class PublicationProjection:
         self.on_journal_appended = on_journal_appended
         self.position = views.position(PROJECTION)
         sequence, running_hash = views.journal_head()
-        self.journal = JournalCursor(sequence, running_hash, self._last_checkpoint(), time.monotonic())
+        self.journal = JournalCursor(
+            sequence, running_hash, self._last_checkpoint(), time.monotonic()
+        )
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._stopping = threading.Event()
@@ -82,9 +84,7 @@ class PublicationProjection:
     def _last_checkpoint(self) -> int:
         checkpoint_type = REGISTRY.for_model(CheckpointPublished).name
         with self.db.reading() as cursor:
-            cursor.execute(
-                "SELECT MAX(sequence) FROM journal WHERE type = ?", (checkpoint_type,)
-            )
+            cursor.execute("SELECT MAX(sequence) FROM journal WHERE type = ?", (checkpoint_type,))
             row = cursor.fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
@@ -151,7 +151,7 @@ class PublicationProjection:
 
     # -- one batch -----------------------------------------------------------------------------
 
-    def _project(self, notifications: list[Any]) -> None:
+    def _project(self, notifications: Sequence[Any]) -> None:
         journal = JournalCursor(**vars(self.journal))
         rows: list[tuple[Any, ...]] = []
         with self.db.transaction() as cursor:
@@ -166,24 +166,57 @@ class PublicationProjection:
             self._save_position(cursor, position)
         self._advance(journal, position)
 
-    def _journal_row(self, journal: JournalCursor, data: EventData, domain_event: Any) -> tuple[Any, ...]:
+    def _journal_row(
+        self, journal: JournalCursor, data: EventData, domain_event: Any
+    ) -> tuple[Any, ...]:
         journal.sequence += 1
-        event_id = str(uuid.uuid5(
-            NAMESPACE, f"{self.province}/{domain_event.originator_id}/{domain_event.originator_version}"
-        ))
-        return self._entry(journal, data, str(domain_event.originator_id), event_id,
-                           domain_event.timestamp, domain_event.traceparent)
+        event_id = str(
+            uuid.uuid5(
+                NAMESPACE,
+                f"{self.province}/{domain_event.originator_id}/{domain_event.originator_version}",
+            )
+        )
+        return self._entry(
+            journal,
+            data,
+            str(domain_event.originator_id),
+            event_id,
+            domain_event.timestamp,
+            domain_event.traceparent,
+        )
 
-    def _entry(self, journal: JournalCursor, data: EventData, subject: str, event_id: str,
-               moment: datetime, traceparent: str | None) -> tuple[Any, ...]:
+    def _entry(
+        self,
+        journal: JournalCursor,
+        data: EventData,
+        subject: str,
+        event_id: str,
+        moment: datetime,
+        traceparent: str | None,
+    ) -> tuple[Any, ...]:
         event_type = REGISTRY.of(data)
-        body = canonical_bytes(build_event(
-            data, origin=self.province, service=SERVICE, subject=subject, event_id=event_id,
-            sequence=journal.sequence, time=moment, traceparent=traceparent,
-        ))
+        body = canonical_bytes(
+            build_event(
+                data,
+                origin=self.province,
+                service=SERVICE,
+                subject=subject,
+                event_id=event_id,
+                sequence=journal.sequence,
+                time=moment,
+                traceparent=traceparent,
+            )
+        )
         journal.running_hash = chain_hash(journal.running_hash, body)
-        return (journal.sequence, event_id, event_type.subject(self.province), event_type.name,
-                body, journal.running_hash, datetime.now(UTC).isoformat())
+        return (
+            journal.sequence,
+            event_id,
+            event_type.subject(self.province),
+            event_type.name,
+            body,
+            journal.running_hash,
+            datetime.now(UTC).isoformat(),
+        )
 
     @staticmethod
     def _insert_journal(cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
@@ -224,7 +257,9 @@ class PublicationProjection:
     def _append_checkpoint(self) -> None:
         self._checkpoint_requested.clear()
         journal = JournalCursor(**vars(self.journal))
-        data = CheckpointPublished(through_sequence=journal.sequence, running_hash=journal.running_hash)
+        data = CheckpointPublished(
+            through_sequence=journal.sequence, running_hash=journal.running_hash
+        )
         journal.sequence += 1
         event_id = str(uuid.uuid5(NAMESPACE, f"{self.province}/checkpoint/{journal.sequence}"))
         row = self._entry(journal, data, self.province, event_id, datetime.now(UTC), None)
@@ -243,8 +278,10 @@ class PublicationProjection:
     def _case(self, cursor: Cursor, event: Any, **columns: Any) -> None:
         columns["updated_at"] = _iso(event.timestamp)
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        cursor.execute(f"UPDATE cases SET {assignments} WHERE id = ?",
-                       (*columns.values(), str(event.originator_id)))
+        cursor.execute(
+            f"UPDATE cases SET {assignments} WHERE id = ?",
+            (*columns.values(), str(event.originator_id)),
+        )
 
     @process_event.register
     def _(self, event: Case.Opened, cursor: Cursor) -> None:
@@ -252,9 +289,18 @@ class PublicationProjection:
             "INSERT INTO cases (id, service_type, channel, platform_level, county, status, "
             "applicant_id, categories, detained, received_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-            (str(event.originator_id), event.service_type, event.channel, event.platform_level,
-             event.county, event.applicant_id, ",".join(event.applicant_categories),
-             int(event.detained), _iso(event.received_at), _iso(event.timestamp)),
+            (
+                str(event.originator_id),
+                event.service_type,
+                event.channel,
+                event.platform_level,
+                event.county,
+                event.applicant_id,
+                ",".join(event.applicant_categories),
+                int(event.detained),
+                _iso(event.received_at),
+                _iso(event.timestamp),
+            ),
         )
 
     @process_event.register
@@ -263,13 +309,19 @@ class PublicationProjection:
 
     @process_event.register
     def _(self, event: Case.Rejected, cursor: Cursor) -> None:
-        self._case(cursor, event, status="rejected", rejection_reason=event.reason,
-                   decided_at=_iso(event.timestamp))
+        self._case(
+            cursor,
+            event,
+            status="rejected",
+            rejection_reason=event.reason,
+            decided_at=_iso(event.timestamp),
+        )
 
     @process_event.register
     def _(self, event: Case.Assigned, cursor: Cursor) -> None:
-        self._case(cursor, event, status="assigned", agency_id=event.agency_id,
-                   person_id=event.person_id)
+        self._case(
+            cursor, event, status="assigned", agency_id=event.agency_id, person_id=event.person_id
+        )
 
     @process_event.register
     def _(self, event: Case.Started, cursor: Cursor) -> None:
@@ -280,12 +332,19 @@ class PublicationProjection:
         if event.to_province is not None:
             self._case(cursor, event, status="transferred", transferred_to=event.to_province)
         else:
-            self._case(cursor, event, status="assigned", agency_id=event.to_agency_id, person_id=None)
+            self._case(
+                cursor, event, status="assigned", agency_id=event.to_agency_id, person_id=None
+            )
 
     @process_event.register
     def _(self, event: Case.Concluded, cursor: Cursor) -> None:
-        self._case(cursor, event, status="concluded", outcome=event.outcome,
-                   concluded_at=_iso(event.timestamp))
+        self._case(
+            cursor,
+            event,
+            status="concluded",
+            outcome=event.outcome,
+            concluded_at=_iso(event.timestamp),
+        )
 
     @process_event.register
     def _(self, event: Case.CallbackDone, cursor: Cursor) -> None:
@@ -296,8 +355,15 @@ class PublicationProjection:
         self._case(cursor, event, status="rated", rating_overall=event.overall)
         cursor.execute(
             "INSERT INTO case_ratings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (str(event.originator_id), event.originator_version, event.overall, event.attitude,
-             event.efficiency, event.competence, _iso(event.timestamp)),
+            (
+                str(event.originator_id),
+                event.originator_version,
+                event.overall,
+                event.attitude,
+                event.efficiency,
+                event.competence,
+                _iso(event.timestamp),
+            ),
         )
 
     @process_event.register
@@ -314,22 +380,36 @@ class PublicationProjection:
         profile = event.profile
         cursor.execute(
             "INSERT INTO agencies VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?) ON CONFLICT (id) DO NOTHING",
-            (str(event.originator_id), profile["agency_type"], profile["name"],
-             profile.get("licence_number"), profile["county"], _iso(event.registered_at),
-             _iso(event.timestamp)),
+            (
+                str(event.originator_id),
+                profile["agency_type"],
+                profile["name"],
+                profile.get("licence_number"),
+                profile["county"],
+                _iso(event.registered_at),
+                _iso(event.timestamp),
+            ),
         )
 
     def _agency(self, cursor: Cursor, event: Any, **columns: Any) -> None:
         columns["updated_at"] = _iso(event.timestamp)
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        cursor.execute(f"UPDATE agencies SET {assignments} WHERE id = ?",
-                       (*columns.values(), str(event.originator_id)))
+        cursor.execute(
+            f"UPDATE agencies SET {assignments} WHERE id = ?",
+            (*columns.values(), str(event.originator_id)),
+        )
 
     @process_event.register
     def _(self, event: Agency.Updated, cursor: Cursor) -> None:
         profile = event.profile
-        self._agency(cursor, event, agency_type=profile["agency_type"], name=profile["name"],
-                     licence_number=profile.get("licence_number"), county=profile["county"])
+        self._agency(
+            cursor,
+            event,
+            agency_type=profile["agency_type"],
+            name=profile["name"],
+            licence_number=profile.get("licence_number"),
+            county=profile["county"],
+        )
 
     @process_event.register
     def _(self, event: Agency.LicenceSuspended, cursor: Cursor) -> None:
@@ -351,24 +431,42 @@ class PublicationProjection:
     def _(self, event: Agency.PersonnelJoined, cursor: Cursor) -> None:
         cursor.execute(
             "INSERT INTO personnel VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (str(event.originator_id), event.person_id, event.name, event.role, event.licence_number),
+            (
+                str(event.originator_id),
+                event.person_id,
+                event.name,
+                event.role,
+                event.licence_number,
+            ),
         )
 
     @process_event.register
     def _(self, event: Agency.PersonnelLeft, cursor: Cursor) -> None:
-        cursor.execute("DELETE FROM personnel WHERE agency_id = ? AND person_id = ?",
-                       (str(event.originator_id), event.person_id))
+        cursor.execute(
+            "DELETE FROM personnel WHERE agency_id = ? AND person_id = ?",
+            (str(event.originator_id), event.person_id),
+        )
 
     @process_event.register
     def _(self, event: Complaint.Filed, cursor: Cursor) -> None:
         cursor.execute(
             "INSERT INTO complaints VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?) "
             "ON CONFLICT (id) DO NOTHING",
-            (str(event.originator_id), event.against, event.agency_id, event.person_id,
-             event.category, event.channel, _iso(event.received_at), _iso(event.timestamp)),
+            (
+                str(event.originator_id),
+                event.against,
+                event.agency_id,
+                event.person_id,
+                event.category,
+                event.channel,
+                _iso(event.received_at),
+                _iso(event.timestamp),
+            ),
         )
 
     @process_event.register
     def _(self, event: Complaint.StatusChanged, cursor: Cursor) -> None:
-        cursor.execute("UPDATE complaints SET status = ?, updated_at = ? WHERE id = ?",
-                       (event.status, _iso(event.timestamp), str(event.originator_id)))
+        cursor.execute(
+            "UPDATE complaints SET status = ?, updated_at = ? WHERE id = ?",
+            (event.status, _iso(event.timestamp), str(event.originator_id)),
+        )

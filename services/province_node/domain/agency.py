@@ -111,7 +111,12 @@ class Agency(NodeAggregate):
 
     @classmethod
     def register(
-        cls, *, id: UUID, province: str, profile: dict[str, Any], registered_at: datetime  # noqa: A002
+        cls,
+        *,
+        id: UUID,
+        province: str,
+        profile: dict[str, Any],
+        registered_at: datetime,
     ) -> Agency:
         return cls._create(
             cls.Registered, id=id, province=province, profile=profile, registered_at=registered_at
@@ -139,15 +144,17 @@ class Agency(NodeAggregate):
         if profile != self.profile:
             self.trigger_event(self.Updated, profile=profile)
 
-    def suspend_licence(self, action: str, effective_at: datetime, until: datetime | None,
-                        note: str | None = None) -> None:
+    def suspend_licence(
+        self, action: str, effective_at: datetime, until: datetime | None, note: str | None = None
+    ) -> None:
         self._refuse_unless_licensed()
         if self.licence_status == LicenceStatus.REVOKED:
             raise LicenceAlreadyRevoked()
         if self.licence_status != LicenceStatus.ACTIVE:
             raise LicenceNotActive()
-        self.trigger_event(self.LicenceSuspended, action=action, effective_at=effective_at,
-                           until=until, note=note)
+        self.trigger_event(
+            self.LicenceSuspended, action=action, effective_at=effective_at, until=until, note=note
+        )
 
     def revoke_licence(self, action: str, effective_at: datetime, note: str | None = None) -> None:
         self._refuse_unless_licensed()
@@ -161,7 +168,9 @@ class Agency(NodeAggregate):
             raise LicenceAlreadyRevoked()
         if self.licence_status != LicenceStatus.SUSPENDED:
             raise LicenceNotSuspended()
-        self.trigger_event(self.LicenceRestored, action=action, effective_at=effective_at, note=note)
+        self.trigger_event(
+            self.LicenceRestored, action=action, effective_at=effective_at, note=note
+        )
 
     def close(self, closed_at: datetime) -> None:
         self._refuse_if_closed()
@@ -171,8 +180,13 @@ class Agency(NodeAggregate):
         self._refuse_if_closed()
         if person_id in self.personnel:
             raise PersonAlreadyAtAgency()
-        self.trigger_event(self.PersonnelJoined, person_id=person_id, name=name, role=role,
-                           licence_number=licence_number)
+        self.trigger_event(
+            self.PersonnelJoined,
+            person_id=person_id,
+            name=name,
+            role=role,
+            licence_number=licence_number,
+        )
 
     def remove_person(self, person_id: str) -> None:
         if person_id not in self.personnel:

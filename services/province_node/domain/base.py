@@ -33,7 +33,7 @@ class NodeAggregate(Aggregate):
         self.handled_commands: set[str] = set()
 
     @classmethod
-    def _create(cls, event_class: type[Any], *, id: UUID | None = None, **kwargs: Any) -> Any:  # noqa: A002
+    def _create(cls, event_class: type[Any], *, id: UUID | None = None, **kwargs: Any) -> Any:
         return super()._create(event_class, id=id, **_context_kwargs(), **kwargs)
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:

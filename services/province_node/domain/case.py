@@ -175,7 +175,9 @@ class Case(NodeAggregate):
             case.callback_result = None
             case.rejection_reason = None
 
-    if TYPE_CHECKING:  # state, set by the events above (annotations here would become __init__ args)
+    if (
+        TYPE_CHECKING
+    ):  # state, set by the events above (annotations here would become __init__ args)
         province: str
         service_type: str
         channel: str
@@ -204,7 +206,7 @@ class Case(NodeAggregate):
     def open(
         cls,
         *,
-        id: UUID,  # noqa: A002
+        id: UUID,
         province: str,
         service_type: str,
         channel: str,
@@ -248,13 +250,17 @@ class Case(NodeAggregate):
     def accept(self) -> None:
         self._refuse_unless_active()
         if self.status != S.RECEIVED:
-            raise TransitionNotAllowed("only a received request can be accepted; it is already accepted")
+            raise TransitionNotAllowed(
+                "only a received request can be accepted; it is already accepted"
+            )
         self.trigger_event(self.Accepted)
 
     def reject(self, reason: str, note: str | None = None) -> None:
         self._refuse_unless_active()
         if self.status != S.RECEIVED:
-            raise TransitionNotAllowed("only a received request can be rejected; it was already accepted")
+            raise TransitionNotAllowed(
+                "only a received request can be rejected; it was already accepted"
+            )
         self.trigger_event(self.Rejected, reason=reason, note=note)
 
     def assign(self, agency_id: str, person_id: str | None = None) -> None:
@@ -262,19 +268,25 @@ class Case(NodeAggregate):
         if self.status == S.RECEIVED:
             raise TransitionNotAllowed("a request must be accepted before it is assigned")
         if self.status != S.ACCEPTED:
-            raise TransitionNotAllowed("the case is already assigned; transfer it to change the agency")
+            raise TransitionNotAllowed(
+                "the case is already assigned; transfer it to change the agency"
+            )
         self.trigger_event(self.Assigned, agency_id=agency_id, person_id=person_id)
 
     def start(self) -> None:
         self._refuse_unless_active()
         if self.status != S.ASSIGNED:
-            raise TransitionNotAllowed("work starts on an assigned case that is not yet in progress")
+            raise TransitionNotAllowed(
+                "work starts on an assigned case that is not yet in progress"
+            )
         self.trigger_event(self.Started)
 
     def transfer_to_agency(self, agency_id: str, note: str | None = None) -> None:
         self._refuse_unless_active()
         if self.status not in OPEN_WORK:
-            raise TransitionNotAllowed("a case is accepted before it can be transferred to an agency")
+            raise TransitionNotAllowed(
+                "a case is accepted before it can be transferred to an agency"
+            )
         if agency_id == self.agency_id:
             raise TransitionNotAllowed("the case is already with that agency")
         self.trigger_event(self.Transferred, to_agency_id=agency_id, to_province=None, note=note)
@@ -302,8 +314,14 @@ class Case(NodeAggregate):
             raise CallbackAlreadyDone()
         self.trigger_event(self.CallbackDone, result=result, note=note)
 
-    def rate(self, overall: int, attitude: int, efficiency: int, competence: int,
-             comment: str | None = None) -> None:
+    def rate(
+        self,
+        overall: int,
+        attitude: int,
+        efficiency: int,
+        competence: int,
+        comment: str | None = None,
+    ) -> None:
         if self.status not in CLOSED:
             raise CaseNotConcluded()
         if self.rating is not None:

@@ -82,7 +82,7 @@ class Complaint(NodeAggregate):
         status: str
 
     @classmethod
-    def file(cls, *, id: UUID, **fields: Any) -> Complaint:  # noqa: A002
+    def file(cls, *, id: UUID, **fields: Any) -> Complaint:
         return cls._create(cls.Filed, id=id, **fields)
 
     def change_status(self, status: str, note: str | None = None) -> None:

@@ -15,7 +15,8 @@ class CommandContext:
     command_id: str | None = None
 
 
-_current: ContextVar[CommandContext] = ContextVar("command_context", default=CommandContext())
+_NOBODY = CommandContext()
+_current: ContextVar[CommandContext] = ContextVar("command_context", default=_NOBODY)
 
 
 def current_command() -> CommandContext:

@@ -63,7 +63,9 @@ class PersonalData(Strict):
         value = value.strip().upper()
         if not re.fullmatch(r"\d{17}[\dX]", value):
             raise ValueError("must be 17 digits followed by a digit or X")
-        check = _ID_CHECK[sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True)) % 11]
+        check = _ID_CHECK[
+            sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True)) % 11
+        ]
         if value[17] != check:
             raise ValueError("the check character does not match (GB 11643)")
         return value
@@ -201,30 +203,58 @@ class CaseRead(BaseModel):
     @classmethod
     def of(cls, case: Any, history: list[Any] | None = None) -> CaseRead:
         return cls(
-            id=case.id, province=case.province, service_type=case.service_type,
-            channel=case.channel, platform_level=case.platform_level, county=case.county,
-            county_name=divisions.gazetteer().name(case.county), status=str(case.status),
-            received_at=case.received_at, applicant=PersonalData(**case.applicant.as_dict()),
-            applicant_id=case.applicant_id, applicant_categories=case.applicant_categories,
-            detained=case.detained, agency_id=case.agency_id, person_id=case.person_id,
-            outcome=case.outcome, rejection_reason=case.rejection_reason, rating=case.rating,
-            callback_result=case.callback_result, transferred_from=case.transferred_from,
-            version=case.version, created_on=case.created_on, modified_on=case.modified_on,
+            id=case.id,
+            province=case.province,
+            service_type=case.service_type,
+            channel=case.channel,
+            platform_level=case.platform_level,
+            county=case.county,
+            county_name=divisions.gazetteer().name(case.county),
+            status=str(case.status),
+            received_at=case.received_at,
+            applicant=PersonalData(**case.applicant.as_dict()),
+            applicant_id=case.applicant_id,
+            applicant_categories=case.applicant_categories,
+            detained=case.detained,
+            agency_id=case.agency_id,
+            person_id=case.person_id,
+            outcome=case.outcome,
+            rejection_reason=case.rejection_reason,
+            rating=case.rating,
+            callback_result=case.callback_result,
+            transferred_from=case.transferred_from,
+            version=case.version,
+            created_on=case.created_on,
+            modified_on=case.modified_on,
             history=[event_read(event) for event in history] if history is not None else None,
         )
 
 
-_BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic",
-                "actor", "traceparent", "command_id", "applicant", "complainant",
-                "request_fingerprint"}
+_BASE_FIELDS = {
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "originator_topic",
+    "actor",
+    "traceparent",
+    "command_id",
+    "applicant",
+    "complainant",
+    "request_fingerprint",
+}
 
 
 def event_read(event: Any) -> CaseEventRead:
     name = type(event).__name__
     snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
     details = {k: v for k, v in vars(event).items() if k not in _BASE_FIELDS}
-    return CaseEventRead(version=event.originator_version, type=snake, at=event.timestamp,
-                         actor=event.actor, details=details)
+    return CaseEventRead(
+        version=event.originator_version,
+        type=snake,
+        at=event.timestamp,
+        actor=event.actor,
+        details=details,
+    )
 
 
 class CaseSummaryRead(BaseModel):
@@ -282,9 +312,9 @@ class AgencyCreate(Strict):
     phone: Annotated[str, StringConstraints(max_length=32)] | None = None
     services: list[ServiceType] = Field(default_factory=list)
     opening_hours: list[OpeningHours] = Field(default_factory=list, max_length=21)
-    languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]] = (
-        Field(default_factory=lambda: ["zh"], max_length=20)
-    )
+    languages: list[
+        Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+    ] = Field(default_factory=lambda: ["zh"], max_length=20)
     accessible: bool = False
 
     def validate_for(self, province: str) -> None:
@@ -327,12 +357,20 @@ class AgencyRead(BaseModel):
     @classmethod
     def of(cls, agency: Any) -> AgencyRead:
         return cls(
-            id=agency.id, province=agency.province, profile=agency.profile,
-            licence_status=agency.licence_status, registered_at=agency.registered_at,
-            closed_at=agency.closed_at, version=agency.version,
+            id=agency.id,
+            province=agency.province,
+            profile=agency.profile,
+            licence_status=agency.licence_status,
+            registered_at=agency.registered_at,
+            closed_at=agency.closed_at,
+            version=agency.version,
             personnel=[
-                PersonRead(person_id=pid, name=p["name"], role=p["role"],
-                           licence_number=p.get("licence_number"))
+                PersonRead(
+                    person_id=pid,
+                    name=p["name"],
+                    role=p["role"],
+                    licence_number=p.get("licence_number"),
+                )
                 for pid, p in agency.personnel.items()
             ],
         )
@@ -365,8 +403,12 @@ class ComplaintCreate(Strict):
     def check_target(self) -> None:
         if self.against is ComplaintAgainst.AGENCY and self.agency_id is None:
             raise ValueError("agency_id: required for a complaint against an agency")
-        if self.against is ComplaintAgainst.PERSON and (self.agency_id is None or self.person_id is None):
-            raise ValueError("person_id: a complaint against a person names the person and agency_id")
+        if self.against is ComplaintAgainst.PERSON and (
+            self.agency_id is None or self.person_id is None
+        ):
+            raise ValueError(
+                "person_id: a complaint against a person names the person and agency_id"
+            )
 
 
 class ComplaintStatusCreate(Strict):
@@ -393,13 +435,20 @@ class ComplaintRead(BaseModel):
     @classmethod
     def of(cls, complaint: Any) -> ComplaintRead:
         return cls(
-            id=complaint.id, province=complaint.province, against=complaint.against,
-            agency_id=complaint.agency_id, person_id=complaint.person_id,
-            service_type=complaint.service_type, case_id=complaint.case_id,
-            category=complaint.category, channel=complaint.channel, status=complaint.status,
+            id=complaint.id,
+            province=complaint.province,
+            against=complaint.against,
+            agency_id=complaint.agency_id,
+            person_id=complaint.person_id,
+            service_type=complaint.service_type,
+            case_id=complaint.case_id,
+            category=complaint.category,
+            channel=complaint.channel,
+            status=complaint.status,
             received_at=complaint.received_at,
             complainant=PersonalData(**complaint.complainant),
-            complainant_id=complaint.complainant_id, version=complaint.version,
+            complainant_id=complaint.complainant_id,
+            version=complaint.version,
         )
 
 

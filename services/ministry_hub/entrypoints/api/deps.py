@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 
 
 def get_runtime(request: Request) -> HubRuntime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def filters(
     service_type: ServiceType | None = None,
     channel: Channel | None = None,
-    day_from: Annotated[date | None, Query(alias="from", description="First day, China time.")] = None,
+    day_from: Annotated[
+        date | None, Query(alias="from", description="First day, China time.")
+    ] = None,
     day_to: Annotated[date | None, Query(alias="to", description="Last day, China time.")] = None,
 ) -> Scope:
     """Filters that apply at any level of the country."""
@@ -36,7 +38,9 @@ def filters(
 
 def scope(
     base: Annotated[Scope, Depends(filters)],
-    province: Annotated[str | None, Query(description="Province code (660000 for the Corps).")] = None,
+    province: Annotated[
+        str | None, Query(description="Province code (660000 for the Corps).")
+    ] = None,
     prefecture: Annotated[str | None, Query(description="Prefecture-level GB/T 2260 code.")] = None,
     county: Annotated[str | None, Query(description="County-level GB/T 2260 code.")] = None,
 ) -> Scope:

@@ -39,9 +39,15 @@ def _ratio(part: float, whole: float) -> float | None:
 
 
 def _scope_read(scope: Scope) -> ScopeRead:
-    return ScopeRead(province=scope.province, prefecture=scope.prefecture, county=scope.county,
-                     service_type=scope.service_type, channel=scope.channel,
-                     day_from=scope.day_from, day_to=scope.day_to)
+    return ScopeRead(
+        province=scope.province,
+        prefecture=scope.prefecture,
+        county=scope.county,
+        service_type=scope.service_type,
+        channel=scope.channel,
+        day_from=scope.day_from,
+        day_to=scope.day_to,
+    )
 
 
 def _area(code: str, values: dict[str, Any], cls: type[AreaRow] = AreaRow, **extra: Any) -> Any:
@@ -49,12 +55,20 @@ def _area(code: str, values: dict[str, Any], cls: type[AreaRow] = AreaRow, **ext
     met, late = values.get("deadlines_met", 0), values.get("deadlines_late", 0)
     overdue = values.get("open_overdue", 0)
     return cls(
-        code=code, name=name_of(code), total=values.get("total", 0), open=values.get("open", 0),
-        opened=values.get("opened", 0), concluded=values.get("concluded", 0), rated=rated,
+        code=code,
+        name=name_of(code),
+        total=values.get("total", 0),
+        open=values.get("open", 0),
+        opened=values.get("opened", 0),
+        concluded=values.get("concluded", 0),
+        rated=rated,
         average_overall=round(values.get("rating_sum", 0) / rated, 3) if rated else None,
         satisfied_share=_ratio(values.get("satisfied", 0), rated),
-        deadlines_met=met, deadlines_late=late, open_overdue=overdue,
-        deadline_share_met=_ratio(met, met + late + overdue), **extra,
+        deadlines_met=met,
+        deadlines_late=late,
+        open_overdue=overdue,
+        deadline_share_met=_ratio(met, met + late + overdue),
+        **extra,
     )
 
 
@@ -67,7 +81,8 @@ def summarise(runtime: Any, scope: Scope) -> NationalSummary:
     if flows is not None:
         rated = flows["rated"]
         satisfaction = Satisfaction(
-            rated=rated, rating_sum=flows["rating_sum"],
+            rated=rated,
+            rating_sum=flows["rating_sum"],
             average_overall=round(flows["rating_sum"] / rated, 3) if rated else None,
             average_attitude=round(flows["attitude_sum"] / rated, 3) if rated else None,
             average_efficiency=round(flows["efficiency_sum"] / rated, 3) if rated else None,
@@ -79,8 +94,9 @@ def summarise(runtime: Any, scope: Scope) -> NationalSummary:
         cases=CaseTotals(**queries.case_totals(scope)),
         flows=Flows(**{k: flows[k] for k in Flows.model_fields}) if flows is not None else None,
         satisfaction=satisfaction,
-        deadlines=Deadlines(met=met, late=late, open_overdue=overdue,
-                            share_met=_ratio(met, met + late + overdue)),
+        deadlines=Deadlines(
+            met=met, late=late, open_overdue=overdue, share_met=_ratio(met, met + late + overdue)
+        ),
         as_of=datetime.now(UTC),
     )
 
@@ -102,15 +118,26 @@ async def provinces(runtime: Runtime, scope: ScopeDep) -> Comparison:
     for code in PROVINCES:
         v = values.get(code, {})
         complaints = v.get("complaints", 0)
-        rows.append(_area(code, v, ProvinceRow, complaints=complaints,
-                          complaints_per_10k=round(complaints * 10_000 / v["total"], 2) if v.get("total") else None,
-                          agencies=v.get("agencies", 0), freshness=freshness.get(code, "silent")))
+        rows.append(
+            _area(
+                code,
+                v,
+                ProvinceRow,
+                complaints=complaints,
+                complaints_per_10k=round(complaints * 10_000 / v["total"], 2)
+                if v.get("total")
+                else None,
+                agencies=v.get("agencies", 0),
+                freshness=freshness.get(code, "silent"),
+            )
+        )
     return Comparison(scope=_scope_read(scope), rows=rows, as_of=datetime.now(UTC))
 
 
 @router.get("/provinces/{province}/prefectures", response_model=DrillDown)
 async def prefectures(
-    runtime: Runtime, scope: FiltersDep,
+    runtime: Runtime,
+    scope: FiltersDep,
     province: Annotated[str, Path(description="Province code.")],
 ) -> DrillDown:
     """One province, prefecture by prefecture."""
@@ -120,12 +147,15 @@ async def prefectures(
     values = await asyncio.to_thread(runtime.queries.drill_down, scope, "prefecture")
     codes = divisions.gazetteer().prefectures_by_province.get(province, ())
     rows = [_area(code, values.get(code, {})) for code in codes]
-    return DrillDown(scope=_scope_read(scope), level="prefecture", rows=rows, as_of=datetime.now(UTC))
+    return DrillDown(
+        scope=_scope_read(scope), level="prefecture", rows=rows, as_of=datetime.now(UTC)
+    )
 
 
 @router.get("/prefectures/{prefecture}/counties", response_model=DrillDown)
 async def counties(
-    runtime: Runtime, scope: FiltersDep,
+    runtime: Runtime,
+    scope: FiltersDep,
     prefecture: Annotated[str, Path(description="Prefecture-level code.")],
 ) -> DrillDown:
     """One prefecture, county by county."""
@@ -141,20 +171,29 @@ async def counties(
 
 @router.get("/timeseries", response_model=TimeSeries)
 async def timeseries(
-    runtime: Runtime, scope: ScopeDep,
-    metric: Annotated[list[str], Query(description=f"Any of: {', '.join(FLOW_FIELDS)}")] = ["opened"],  # noqa: B006
+    runtime: Runtime,
+    scope: ScopeDep,
+    metric: Annotated[
+        list[str] | None, Query(description=f"Any of: {', '.join(FLOW_FIELDS)} (default opened)")
+    ] = None,
 ) -> TimeSeries:
     """Daily series of flows (opened, concluded, rated, ...) over a period (default: 30 days)."""
+    metric = metric or ["opened"]
     unknown = [m for m in metric if m not in FLOW_FIELDS]
     if unknown:
         raise InvalidInput("metric", f"unknown metric {unknown[0]!r}; use {', '.join(FLOW_FIELDS)}")
     if scope.channel is not None:
         raise InvalidInput("channel", "daily series are not kept per channel")
     if scope.below_province and scope.service_type is not None:
-        raise InvalidInput("service_type", "below province level daily series are not kept per service")
+        raise InvalidInput(
+            "service_type", "below province level daily series are not kept per service"
+        )
     if scope.day_from is None:
         today = datetime.now(CHINA).date()
         scope = replace(scope, day_from=(scope.day_to or today) - timedelta(days=29))
     points = await asyncio.to_thread(runtime.queries.timeseries, scope, list(dict.fromkeys(metric)))
-    return TimeSeries(scope=_scope_read(scope), metrics=list(dict.fromkeys(metric)),
-                      points=[SeriesPoint(**p) for p in points or []])
+    return TimeSeries(
+        scope=_scope_read(scope),
+        metrics=list(dict.fromkeys(metric)),
+        points=[SeriesPoint(**p) for p in points or []],
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -20,7 +20,11 @@ from services.province_node.entrypoints.models import (
     PersonRead,
 )
 
-ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem},
+    409: {"model": Problem},
+    422: {"model": Problem},
+}
 router = APIRouter(prefix="/v1/agencies", tags=["agencies"], responses=ERRORS)
 
 
@@ -33,7 +37,9 @@ def _checked(body: AgencyCreate, province: str) -> AgencyCreate:
 
 
 @router.post("", response_model=AgencyRead, status_code=status.HTTP_201_CREATED)
-def register_agency(body: AgencyCreate, node: Node, command: Command, response: Response) -> AgencyRead:
+def register_agency(
+    body: AgencyCreate, node: Node, command: Command, response: Response
+) -> AgencyRead:
     """Register an agency with the province's justice department."""
     profile = _checked(body, node.province).profile()
     with acting(command):
@@ -52,10 +58,12 @@ def list_agencies(
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AgencySummaryRead] | Response:
     """Agencies of this province, by name, filtered and paged."""
-    total, rows = views.list_agencies(agency_type=agency_type, county=county,
-                                      offset=(page - 1) * per_page, limit=per_page)
-    result = Page[AgencySummaryRead].of([AgencySummaryRead(**row) for row in rows], total=total,
-                                        page=page, per_page=per_page)
+    total, rows = views.list_agencies(
+        agency_type=agency_type, county=county, offset=(page - 1) * per_page, limit=per_page
+    )
+    result = Page[AgencySummaryRead].of(
+        [AgencySummaryRead(**row) for row in rows], total=total, page=page, per_page=per_page
+    )
     return page_beyond_end(page, result.total_pages, total) or result
 
 
@@ -74,21 +82,27 @@ def update_agency(agency_id: UUID, body: AgencyCreate, node: Node, command: Comm
 
 
 @router.post("/{agency_id}/licence/suspend", response_model=AgencyRead)
-def suspend_licence(agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command) -> AgencyRead:
+def suspend_licence(
+    agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command
+) -> AgencyRead:
     """Suspend the agency's practising licence (停业整顿)."""
     with acting(command):
         return AgencyRead.of(node.suspend_licence(agency_id, body.action, body.until, body.note))
 
 
 @router.post("/{agency_id}/licence/revoke", response_model=AgencyRead)
-def revoke_licence(agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command) -> AgencyRead:
+def revoke_licence(
+    agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command
+) -> AgencyRead:
     """Revoke the agency's practising licence (吊销执业许可证)."""
     with acting(command):
         return AgencyRead.of(node.revoke_licence(agency_id, body.action, body.note))
 
 
 @router.post("/{agency_id}/licence/restore", response_model=AgencyRead)
-def restore_licence(agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command) -> AgencyRead:
+def restore_licence(
+    agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command
+) -> AgencyRead:
     """Put a suspended licence back in force."""
     with acting(command):
         return AgencyRead.of(node.restore_licence(agency_id, body.action, body.note))
@@ -101,14 +115,22 @@ def close_agency(agency_id: UUID, node: Node, command: Command) -> AgencyRead:
         return AgencyRead.of(node.close_agency(agency_id))
 
 
-@router.post("/{agency_id}/personnel", response_model=PersonRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{agency_id}/personnel", response_model=PersonRead, status_code=status.HTTP_201_CREATED
+)
 def add_person(agency_id: UUID, body: PersonCreate, node: Node, command: Command) -> PersonRead:
     """A practitioner joins the agency."""
     with acting(command):
-        _, person_id = node.add_person(agency_id, person_id=body.person_id, name=body.name,
-                                       role=body.role, licence_number=body.licence_number)
-    return PersonRead(person_id=person_id, name=body.name, role=body.role,
-                      licence_number=body.licence_number)
+        _, person_id = node.add_person(
+            agency_id,
+            person_id=body.person_id,
+            name=body.name,
+            role=body.role,
+            licence_number=body.licence_number,
+        )
+    return PersonRead(
+        person_id=person_id, name=body.name, role=body.role, licence_number=body.licence_number
+    )
 
 
 @router.delete("/{agency_id}/personnel/{person_id}", status_code=status.HTTP_204_NO_CONTENT)

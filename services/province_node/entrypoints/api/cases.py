@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -27,7 +27,11 @@ from services.province_node.entrypoints.models import (
     RatingCreate,
 )
 
-ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem},
+    409: {"model": Problem},
+    422: {"model": Problem},
+}
 router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=ERRORS)
 
 
@@ -42,8 +46,10 @@ def open_case(body: CaseCreate, node: Node, command: Command, response: Response
     fields = body.model_dump(mode="json", exclude={"applicant", "received_at"})
     with acting(command):
         case, created = node.open_case(
-            idempotency_key=command.command_id, fingerprint=fingerprint,
-            applicant=Applicant(**body.applicant.model_dump()), received_at=body.received_at,
+            idempotency_key=command.command_id,
+            fingerprint=fingerprint,
+            applicant=Applicant(**body.applicant.model_dump()),
+            received_at=body.received_at,
             **fields,
         )
     if not created:
@@ -66,8 +72,9 @@ def list_cases(
     """Cases of this province, newest first, filtered and paged."""
     where = CaseFilter(case_status, service_type, channel, county, received_from, received_to)
     total, rows = views.list_cases(where, offset=(page - 1) * per_page, limit=per_page)
-    result = Page[CaseSummaryRead].of([CaseSummaryRead(**row) for row in rows], total=total,
-                                       page=page, per_page=per_page)
+    result = Page[CaseSummaryRead].of(
+        [CaseSummaryRead(**row) for row in rows], total=total, page=page, per_page=per_page
+    )
     return page_beyond_end(page, result.total_pages, total) or result
 
 
@@ -113,7 +120,9 @@ def transfer_case(case_id: UUID, body: CaseTransfer, node: Node, command: Comman
     with acting(command):
         if body.to_agency_id is not None:
             return CaseRead.of(node.transfer_case_to_agency(case_id, body.to_agency_id, body.note))
-        return CaseRead.of(node.transfer_case_to_province(case_id, str(body.to_province), body.note))
+        return CaseRead.of(
+            node.transfer_case_to_province(case_id, str(body.to_province), body.note)
+        )
 
 
 @router.post("/{case_id}/conclude", response_model=CaseRead)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -19,22 +19,33 @@ from services.province_node.entrypoints.models import (
     ComplaintSummaryRead,
 )
 
-ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem},
+    409: {"model": Problem},
+    422: {"model": Problem},
+}
 router = APIRouter(prefix="/v1/complaints", tags=["complaints"], responses=ERRORS)
 
 
 @router.post("", response_model=ComplaintRead, status_code=status.HTTP_201_CREATED)
-def file_complaint(body: ComplaintCreate, node: Node, command: Command, response: Response) -> ComplaintRead:
+def file_complaint(
+    body: ComplaintCreate, node: Node, command: Command, response: Response
+) -> ComplaintRead:
     """File a complaint about an agency, a person or a platform service."""
     try:
         body.check_target()
     except ValueError as error:
         raise InvalidInput.from_value_error(error) from None
-    fields = body.model_dump(mode="json", exclude={"complainant", "received_at", "agency_id", "person_id"})
+    fields = body.model_dump(
+        mode="json", exclude={"complainant", "received_at", "agency_id", "person_id"}
+    )
     with acting(command):
         complaint, created = node.file_complaint(
-            idempotency_key=command.command_id, agency_id=body.agency_id, person_id=body.person_id,
-            complainant=Applicant(**body.complainant.model_dump()), received_at=body.received_at,
+            idempotency_key=command.command_id,
+            agency_id=body.agency_id,
+            person_id=body.person_id,
+            complainant=Applicant(**body.complainant.model_dump()),
+            received_at=body.received_at,
             **fields,
         )
     if not created:
@@ -50,10 +61,12 @@ def list_complaints(
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ComplaintSummaryRead] | Response:
     """Complaints received by this province, newest first."""
-    total, rows = views.list_complaints(status=complaint_status, offset=(page - 1) * per_page,
-                                        limit=per_page)
-    result = Page[ComplaintSummaryRead].of([ComplaintSummaryRead(**row) for row in rows],
-                                           total=total, page=page, per_page=per_page)
+    total, rows = views.list_complaints(
+        status=complaint_status, offset=(page - 1) * per_page, limit=per_page
+    )
+    result = Page[ComplaintSummaryRead].of(
+        [ComplaintSummaryRead(**row) for row in rows], total=total, page=page, per_page=per_page
+    )
     return page_beyond_end(page, result.total_pages, total) or result
 
 
@@ -64,7 +77,9 @@ def get_complaint(complaint_id: UUID, node: Node) -> ComplaintRead:
 
 
 @router.post("/{complaint_id}/status", response_model=ComplaintRead)
-def change_status(complaint_id: UUID, body: ComplaintStatusCreate, node: Node, command: Command) -> ComplaintRead:
+def change_status(
+    complaint_id: UUID, body: ComplaintStatusCreate, node: Node, command: Command
+) -> ComplaintRead:
     """Move a complaint to its next status."""
     with acting(command):
         return ComplaintRead.of(node.change_complaint_status(complaint_id, body.status, body.note))

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def get_runtime(request: Request) -> NodeRuntime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def get_node(request: Request) -> ProvinceNode:
@@ -30,15 +30,20 @@ def get_views(request: Request) -> NodeViews:
 def command_context(
     idempotency_key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key", max_length=128,
-               description="Repeat a request safely: the same key never acts twice."),
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            description="Repeat a request safely: the same key never acts twice.",
+        ),
     ] = None,
     actor: Annotated[
         str | None,
         Header(alias="X-Actor", max_length=128, description="Operator who issues the command."),
     ] = None,
 ) -> CommandContext:
-    return CommandContext(actor=actor, traceparent=current_traceparent(), command_id=idempotency_key)
+    return CommandContext(
+        actor=actor, traceparent=current_traceparent(), command_id=idempotency_key
+    )
 
 
 Runtime = Annotated["NodeRuntime", Depends(get_runtime)]

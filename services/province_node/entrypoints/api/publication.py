@@ -28,8 +28,9 @@ def statistics(
     county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
 ) -> CaseStatistics:
     """What this province reports about itself: cases by status, service, channel, outcome; ratings."""
-    stats = runtime.views.case_statistics(CaseFilter(service_type=service_type, channel=channel,
-                                                     county=county))
+    stats = runtime.views.case_statistics(
+        CaseFilter(service_type=service_type, channel=channel, county=county)
+    )
     ratings = stats.pop("ratings")
     count = ratings["count"]
     return CaseStatistics(
@@ -54,9 +55,15 @@ def journal(
     head, _ = views.journal_head()
     next_after = entries[-1].sequence if entries else after
     body = (
-        b'{"head":' + str(head).encode() + b',"next_after":' + str(next_after).encode()
-        + b',"content_type":"' + CONTENT_TYPE.encode() + b'","events":['
-        + b",".join(entry.body for entry in entries) + b"]}"
+        b'{"head":'
+        + str(head).encode()
+        + b',"next_after":'
+        + str(next_after).encode()
+        + b',"content_type":"'
+        + CONTENT_TYPE.encode()
+        + b'","events":['
+        + b",".join(entry.body for entry in entries)
+        + b"]}"
     )
     return Response(body, media_type="application/json")
 
@@ -65,7 +72,9 @@ def journal(
 def journal_head(runtime: Runtime) -> JournalHead:
     """The last published sequence and the running hash through it."""
     sequence, running_hash = runtime.views.journal_head()
-    return JournalHead(province=runtime.settings.province, sequence=sequence, running_hash=running_hash)
+    return JournalHead(
+        province=runtime.settings.province, sequence=sequence, running_hash=running_hash
+    )
 
 
 @router.post("/checkpoints", status_code=status.HTTP_202_ACCEPTED)
@@ -81,8 +90,19 @@ def relay_status(runtime: Runtime) -> RelayStatus:
     relay = runtime.relay
     head = runtime.projection.journal.sequence
     if relay is None:
-        return RelayStatus(connected=False, position=0, journal_sequence=head, lag=head,
-                           last_error="relay disabled", last_published_at=None)
-    return RelayStatus(connected=relay.connected, position=relay.position, journal_sequence=head,
-                       lag=max(0, head - relay.position), last_error=relay.last_error,
-                       last_published_at=relay.last_published_at)
+        return RelayStatus(
+            connected=False,
+            position=0,
+            journal_sequence=head,
+            lag=head,
+            last_error="relay disabled",
+            last_published_at=None,
+        )
+    return RelayStatus(
+        connected=relay.connected,
+        position=relay.position,
+        journal_sequence=head,
+        lag=max(0, head - relay.position),
+        last_error=relay.last_error,
+        last_published_at=relay.last_published_at,
+    )

@@ -1,0 +1,73 @@
+"""Fixtures shared by the whole suite: a real nats-server per session, PostgreSQL when present."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pls.natsserver import NatsServer
+
+POSTGRES_URL = os.environ.get("PLS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A real nats-server with JetStream on free ports, for the whole session."""
+    server = NatsServer(tmp_path_factory.mktemp("nats"), free_port(), free_port()).start()
+    yield server
+    server.stop()
+
+
+def postgres_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+        return None
+    except Exception as error:
+        return str(error)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test PostgreSQL; skipped without it unless PLS_REQUIRE_POSTGRES=1 (then it fails)."""
+    problem = postgres_available()
+    if problem is not None:
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {problem}"
+        if os.environ.get("PLS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(database URL, schema) on each backend, for tests that must hold on both."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "readmodel.db"), "hub"
+    else:
+        schema_iter = request.getfixturevalue("pg_schema")
+        yield request.getfixturevalue("postgres_url"), schema_iter

@@ -1,0 +1,316 @@
+"""The federation as a user meets it: nats-server, hub and province nodes as separate processes,
+driven over HTTP and read back from NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from cloudevents.core.formats.json import JSONFormat
+
+from contracts.subjects import stream_name
+from pls.federation import Federation
+from tests.conftest import free_port
+from tests.support import jetstream, wait_sync
+
+PROVINCES = ["440000", "510000"]
+COUNTIES = {"440000": ["440106", "440304", "441900"], "510000": ["510104", "510107"]}
+CITIZEN = {
+    "name": "欧阳娜娜",
+    "phone": "13912345678",
+    "id_number": "11010519491231002X",
+    "address": "广州市天河区体育西路191号",
+}
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    federation = Federation(
+        var_dir=tmp_path_factory.mktemp("federation"),
+        provinces=PROVINCES,
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+        hub_port=free_port(),
+        node_ports={p: free_port() for p in PROVINCES},
+        checkpoint_interval=2.0,
+    )
+    federation.start()
+    yield federation
+    federation.stop()
+
+
+def post(
+    client: httpx.Client, url: str, body: dict[str, Any] | None = None, **headers: str
+) -> httpx.Response:
+    return client.post(url, json=body or {}, headers=headers)
+
+
+def run_lifecycle(client: httpx.Client, node: str, county: str, n: int, *, key: str) -> str:
+    """Open a legal aid case and take it through its whole lifecycle; returns the case id."""
+    body = {
+        "service_type": "legal_aid",
+        "channel": "walk_in",
+        "platform_level": "county_centre",
+        "county": county,
+        "applicant": CITIZEN,
+        "applicant_categories": ["low_income"],
+    }
+    opened = post(client, f"{node}/v1/cases", body, **{"Idempotency-Key": key})
+    assert opened.status_code == 201, opened.text
+    case = opened.json()["id"]
+    if n % 5 == 0:
+        assert (
+            post(
+                client, f"{node}/v1/cases/{case}/reject", {"reason": "not_eligible_financial"}
+            ).status_code
+            == 200
+        )
+        return case
+    assert post(client, f"{node}/v1/cases/{case}/accept").status_code == 200
+    if n % 3 == 0:
+        return case
+    agency = client.get(f"{node}/v1/agencies", params={"agency_type": "legal_aid_centre"}).json()[
+        "contents"
+    ][0]["id"]
+    assert post(client, f"{node}/v1/cases/{case}/assign", {"agency_id": agency}).status_code == 200
+    assert post(client, f"{node}/v1/cases/{case}/start").status_code == 200
+    assert (
+        post(
+            client, f"{node}/v1/cases/{case}/conclude", {"outcome": "representation_completed"}
+        ).status_code
+        == 200
+    )
+    if n % 2 == 0:
+        rating = {"overall": 1 + n % 5, "attitude": 4, "efficiency": 3, "competence": 5}
+        assert post(client, f"{node}/v1/cases/{case}/rating", rating).status_code == 200
+    return case
+
+
+def register_agency(client: httpx.Client, node: str, county: str) -> None:
+    body = {
+        "agency_type": "legal_aid_centre",
+        "name": f"{county}法律援助中心",
+        "county": county,
+        "address": "人民路1号",
+        "services": ["legal_aid"],
+        "opening_hours": [{"day": "mon", "opens": "09:00", "closes": "17:00"}],
+    }
+    response = post(client, f"{node}/v1/agencies", body, **{"Idempotency-Key": f"agency-{county}"})
+    assert response.status_code in (200, 201), response.text
+
+
+def hub_matches_provinces(client: httpx.Client, federation: Federation) -> bool:
+    for province in PROVINCES:
+        mine = client.get(f"{federation.node_url(province)}/v1/statistics").json()
+        national = client.get(
+            f"{federation.hub_url}/v1/national/summary", params={"province": province}
+        )
+        if national.status_code != 200:
+            return False
+        cases = national.json()["cases"]
+        satisfaction = national.json()["satisfaction"]
+        for key in ("total", "by_status", "by_service_type", "by_channel", "by_outcome"):
+            if cases[key] != mine[key]:
+                return False
+        if satisfaction["rated"] != mine["ratings"]["count"]:
+            return False
+        if satisfaction["rating_sum"] != mine["ratings"]["overall_sum"]:
+            return False
+    return True
+
+
+def national_total(client: httpx.Client, federation: Federation) -> int:
+    return int(client.get(f"{federation.hub_url}/v1/national/summary").json()["cases"]["total"])
+
+
+def test_national_view_equals_what_each_province_reports(federation: Federation) -> None:
+    with httpx.Client(timeout=10) as client:
+        for province in PROVINCES:
+            register_agency(client, federation.node_url(province), COUNTIES[province][0])
+        opened = 0
+        for province in PROVINCES:
+            for n in range(12):
+                county = COUNTIES[province][n % len(COUNTIES[province])]
+                run_lifecycle(
+                    client, federation.node_url(province), county, n, key=f"e2e-{province}-{n}"
+                )
+                opened += 1
+        wait_sync(lambda: hub_matches_provinces(client, federation), 30, "hub equals provinces")
+        assert national_total(client, federation) == opened
+        provinces = client.get(f"{federation.hub_url}/v1/national/provinces").json()["rows"]
+        assert sum(row["total"] for row in provinces) == opened
+        wait_sync(
+            lambda: all(
+                row["status"] == "complete"
+                for row in client.get(f"{federation.hub_url}/v1/national/freshness").json()["rows"]
+            ),
+            30,
+            "every province complete (checkpoint verified)",
+        )
+
+
+def test_a_retried_post_opens_one_case(federation: Federation) -> None:
+    node = federation.node_url("440000")
+    body = {"service_type": "consultation", "channel": "hotline_12348", "county": "440106"}
+    with httpx.Client(timeout=10) as client:
+        before = client.get(f"{node}/v1/statistics").json()["total"]
+        first = post(client, f"{node}/v1/cases", body, **{"Idempotency-Key": "hotline-call-778"})
+        again = post(client, f"{node}/v1/cases", body, **{"Idempotency-Key": "hotline-call-778"})
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json()["id"] == again.json()["id"]
+        other = post(
+            client,
+            f"{node}/v1/cases",
+            {**body, "channel": "web"},
+            **{"Idempotency-Key": "hotline-call-778"},
+        )
+        assert other.status_code == 422
+        wait_sync(
+            lambda: client.get(f"{node}/v1/statistics").json()["total"] == before + 1,
+            10,
+            "one case",
+        )
+
+
+def test_bad_requests_get_clear_4xx_and_change_nothing(federation: Federation) -> None:
+    node = federation.node_url("510000")
+    with httpx.Client(timeout=10) as client:
+        before = client.get(f"{node}/v1/statistics").json()["total"]
+        wrong_county = post(
+            client,
+            f"{node}/v1/cases",
+            {"service_type": "mediation", "channel": "web", "county": "440106"},
+        )
+        assert wrong_county.status_code == 422
+        assert wrong_county.json()["detail"][0]["field"] == "county"
+        bad_id = post(
+            client,
+            f"{node}/v1/cases",
+            {
+                "service_type": "mediation",
+                "channel": "web",
+                "county": "510104",
+                "applicant": {"id_number": "110105194912310021"},
+            },
+        )
+        assert bad_id.status_code == 422 and "applicant.id_number" in bad_id.text
+        assert post(client, f"{node}/v1/cases", {"service_type": "dancing"}).status_code == 422
+        assert (
+            client.post(
+                f"{node}/v1/cases",
+                content=b"{not json",
+                headers={"content-type": "application/json"},
+            ).status_code
+            == 422
+        )
+        missing = client.get(f"{node}/v1/cases/00000000-0000-0000-0000-000000000000")
+        assert missing.status_code == 404
+        case = post(
+            client,
+            f"{node}/v1/cases",
+            {"service_type": "mediation", "channel": "web", "county": "510104"},
+        ).json()["id"]
+        post(client, f"{node}/v1/cases/{case}/reject", {"reason": "outside_scope"})
+        conflict = post(
+            client, f"{node}/v1/cases/{case}/conclude", {"outcome": "agreement_reached"}
+        )
+        assert conflict.status_code == 409
+        assert conflict.json()["error"] == "CaseAlreadyRejected"
+        assert (
+            client.get(
+                f"{federation.hub_url}/v1/national/summary", params={"province": "999999"}
+            ).status_code
+            == 422
+        )
+        assert client.get(f"{node}/v1/cases", params={"page": 999}).status_code == 404
+        wait_sync(
+            lambda: client.get(f"{node}/v1/statistics").json()["total"] == before + 1,
+            10,
+            "only the valid case",
+        )
+
+
+def test_killing_the_hub_or_a_node_changes_no_national_total(federation: Federation) -> None:
+    with httpx.Client(timeout=10) as client:
+        wait_sync(
+            lambda: hub_matches_provinces(client, federation), 30, "settled before the faults"
+        )
+        hub = federation.child("hub")
+        os.kill(hub.process.pid, signal.SIGKILL)
+        hub.process.wait()
+        for n in range(6):
+            run_lifecycle(
+                client, federation.node_url("440000"), "440106", n + 1, key=f"while-hub-down-{n}"
+            )
+        federation.spawn_hub()
+        federation.wait_ready(names=["hub"])
+        wait_sync(
+            lambda: hub_matches_provinces(client, federation), 40, "hub caught up after kill -9"
+        )
+
+        node = federation.child("node-510000")
+        for n in range(4):
+            run_lifecycle(
+                client, federation.node_url("510000"), "510104", n + 1, key=f"before-node-kill-{n}"
+            )
+        os.kill(node.process.pid, signal.SIGKILL)
+        node.process.wait()
+        federation.spawn_node("510000")
+        federation.wait_ready(names=["node-510000"])
+        wait_sync(
+            lambda: hub_matches_provinces(client, federation),
+            40,
+            "hub caught up after node kill -9",
+        )
+
+
+def test_every_published_message_is_a_valid_cloudevent_without_personal_data(
+    federation: Federation,
+) -> None:
+    async def read_all() -> list[tuple[str, bytes, dict[str, Any]]]:
+        messages = []
+        async with jetstream(federation.nats_url) as js:
+            for province in PROVINCES:
+                info = await js.stream_info(stream_name(province))
+                for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+                    message = await js.get_msg(stream_name(province), sequence)
+                    messages.append((message.subject, message.data, dict(message.headers or {})))
+        return messages
+
+    messages = asyncio.run(read_all())
+    assert len(messages) > 50
+    ids = set()
+    for subject, data, headers in messages:
+        event = JSONFormat().read(None, data)
+        assert event.get_specversion() == "1.0"
+        assert subject.endswith(event.get_type().split(".")[-2])
+        assert headers["Nats-Msg-Id"] == event.get_id()
+        ids.add(event.get_id())
+        text = data.decode()
+        for secret in CITIZEN.values():
+            assert secret not in text
+        assert "13912345678" not in text and "欧阳" not in text
+    assert len(ids) == len(messages)
+
+    with httpx.Client(timeout=10) as client:
+        national = client.get(f"{federation.hub_url}/v1/national/provinces").text
+        assert CITIZEN["name"] not in national and CITIZEN["phone"] not in national
+
+
+def test_every_service_answers_health_metrics_and_docs(federation: Federation) -> None:
+    with httpx.Client(timeout=10) as client:
+        for url in [federation.hub_url, *(federation.node_url(p) for p in PROVINCES)]:
+            for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/metrics"):
+                assert client.get(f"{url}{path}").status_code == 200, f"{url}{path}"
+        assert "pls_hub_applied_total" in client.get(f"{federation.hub_url}/metrics").text
+        assert (
+            "pls_relay_published_total"
+            in client.get(f"{federation.node_url('440000')}/metrics").text
+        )
+        dashboard = client.get(f"{federation.hub_url}/")
+        assert dashboard.status_code == 200 and "全国公共法律服务" in dashboard.text

@@ -1,0 +1,124 @@
+"""What the bus loses is fetched from the province's journal; checkpoints prove completeness."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from contracts.envelope import build_event, canonical_bytes
+from contracts.events.checkpoint import CheckpointPublished
+from contracts.subjects import stream_name
+from services.province_node.adapters.views import CaseFilter
+from tests.support import Hub, Node, jetstream, until
+
+
+async def test_events_lost_from_the_stream_are_backfilled_from_the_province(
+    tmp_path: Path, nats_server
+) -> None:
+    node = Node.build(tmp_path / "node", "440000", nats_server.url).serve_http()
+    hub = None
+    try:
+        node.open_cases(10, "440106")
+        await until(lambda: node.runtime.relay.position >= node.head() == 20, message="relay done")
+        async with jetstream(nats_server.url) as js:
+            for sequence in (5, 6, 7, 8):
+                await js.delete_msg(stream_name("440000"), sequence)
+
+        hub = await Hub.build(
+            str(tmp_path / "hub.db"),
+            "hub",
+            ["440000"],
+            nats_server.url,
+            node_urls={"440000": node.url},
+            gap_timeout=0.5,
+            durable="hub-backfill",
+        ).start()
+        await hub.caught_up(node)
+        stats = node.runtime.views.case_statistics(CaseFilter())
+        assert hub.totals("440000")["total"] == stats["total"] == 10
+        assert hub.totals("440000")["by_status"] == stats["by_status"]
+        assert hub.runtime.applier.gaps() == {}
+    finally:
+        if hub is not None:
+            await hub.stop()
+        node.stop_http()
+
+
+async def test_a_gap_is_held_not_skipped_while_the_province_is_unreachable(
+    tmp_path: Path, nats_server
+) -> None:
+    node = await Node.build(tmp_path / "node", "450000", nats_server.url).start()
+    hub = await Hub.build(
+        str(tmp_path / "hub.db"),
+        "hub",
+        ["450000"],
+        nats_server.url,
+        node_urls={"450000": "http://127.0.0.1:9"},
+        gap_timeout=0.3,
+        durable="hub-hold",
+    ).start()
+    try:
+        node.open_cases(3, "450102")
+        await until(lambda: node.runtime.relay.position >= node.head() == 6, message="relay done")
+        async with jetstream(nats_server.url) as js:
+            await js.delete_msg(stream_name("450000"), 2)
+        gaps = await until(lambda: hub.runtime.applier.gaps(), message="gap detected")
+        assert gaps["450000"]["expected"] == 2
+        assert hub.sequence("450000") == 1  # held at the gap, later events not applied
+        freshness = await hub.runtime.freshness()
+        row = next(r for r in freshness.rows if r.province == "450000")
+        assert row.status == "behind" and row.gap is not None
+        await until(
+            lambda: gaps["450000"] and hub.runtime.applier.backfill_errors.get("450000"),
+            message="backfill attempted and failed",
+        )
+        assert hub.totals("450000")["total"] == 1
+    finally:
+        await hub.stop()
+        await node.stop()
+
+
+async def test_checkpoints_verify_and_a_forged_history_shows_as_diverged(
+    tmp_path: Path, nats_server
+) -> None:
+    node = await Node.build(tmp_path / "node", "420000", nats_server.url).start()
+    hub = await Hub.build(
+        str(tmp_path / "hub.db"), "hub", ["420000"], nats_server.url, durable="hub-checkpoint"
+    ).start()
+    try:
+        node.open_cases(5, "420102")
+        node.runtime.projection.request_checkpoint()
+        await until(
+            lambda: node.runtime.projection.journal.checkpointed_through == 11,
+            message="checkpoint written",
+        )
+        await hub.caught_up(node)
+        state = hub.runtime.applier.intake.sources["420000"]
+        assert state.checkpoint_status == "verified"
+        assert state.checkpoint_sequence == 10
+        freshness = await hub.runtime.freshness()
+        assert next(r for r in freshness.rows if r.province == "420000").status == "complete"
+
+        # A checkpoint claiming another history than the one applied is caught.
+        forged = CheckpointPublished(through_sequence=11, running_hash="ab" * 32)
+        event = build_event(
+            forged,
+            origin="420000",
+            service="province-node",
+            subject="420000",
+            event_id=str(uuid.uuid4()),
+            sequence=12,
+            time=datetime.now(UTC),
+        )
+        async with jetstream(nats_server.url) as js:
+            await js.publish("pls.420000.checkpoint.published", canonical_bytes(event))
+        await until(
+            lambda: hub.runtime.applier.intake.sources["420000"].checkpoint_status == "diverged",
+            message="divergence detected",
+        )
+        freshness = await hub.runtime.freshness()
+        assert next(r for r in freshness.rows if r.province == "420000").status == "diverged"
+    finally:
+        await hub.stop()
+        await node.stop()

@@ -1,0 +1,425 @@
+"""The national projection: what ministry staff see after provinces' events are applied."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from contracts.envelope import parse_event
+from contracts.events import agency as ae
+from contracts.events import case as ce
+from contracts.events import complaint as cpe
+from contracts.events.base import EventData
+from pls.deadlines import DEFAULT_RULES, WorkingCalendar, load_rules
+from pls.sqlstore import SQLiteDatabase
+from services.ministry_hub.adapters.queries import NationalQueries, Scope
+from services.ministry_hub.adapters.readmodel import NationalReadModel
+from services.ministry_hub.application.intake import Applicable, Batch, Delivery, Intake
+from services.ministry_hub.application.projection import NationalProjection
+from services.ministry_hub.entrypoints.api.national import summarise
+from tests.unit.samples import AGENCY_ID, COUNTY, PSEUDONYM, event_body
+
+GD = "440000"
+OPENED_AT = datetime.fromisoformat("2026-03-02T10:00:00+08:00")  # a Monday, no holiday near
+DAY = timedelta(days=1)
+
+
+@dataclass
+class Hub:
+    readmodel: NationalReadModel
+    projection: NationalProjection
+    queries: NationalQueries
+    sequences: dict[str, Iterator[int]] = field(default_factory=dict)
+
+    def applicable(self, data: EventData, at: datetime = OPENED_AT, origin: str = GD) -> Applicable:
+        sequence = next(self.sequences.setdefault(origin, itertools.count(1)))
+        envelope, parsed = parse_event(event_body(data, sequence, origin=origin, time=at))
+        return Applicable(origin, envelope, parsed)
+
+    def apply(self, *events: tuple[EventData, datetime] | EventData, origin: str = GD) -> None:
+        """Apply events in one batch (one transaction), as the applier does."""
+        items = []
+        for event in events:
+            data, at = event if isinstance(event, tuple) else (event, OPENED_AT)
+            items.append(self.applicable(data, at, origin))
+        self.projection.commit(Batch(events=items))
+
+    def totals(self, scope: Scope | None = None) -> dict[str, Any]:
+        return self.queries.case_totals(scope or Scope())
+
+    def flows(self, scope: Scope | None = None) -> dict[str, int]:
+        flows = self.queries.flows(scope or Scope())
+        assert flows is not None
+        return flows
+
+    def dead_letters(self) -> list[tuple[Any, ...]]:
+        return self.readmodel.query("SELECT origin, event_id, sequence, reason FROM dead_letters")
+
+    def deadlines(self) -> dict[str, tuple[Any, ...]]:
+        rows = self.readmodel.query("SELECT case_key, rule_id, due_at, done_at, met FROM deadlines")
+        return {f"{row[0].split(':')[1]}/{row[1]}": row[2:] for row in rows}
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    db = SQLiteDatabase(tmp_path / "national.db")
+    readmodel = NationalReadModel(db)
+    projection = NationalProjection(readmodel, load_rules(DEFAULT_RULES), WorkingCalendar())
+    yield Hub(readmodel, projection, NationalQueries(readmodel))
+    db.close()
+
+
+def opened(
+    case_id: str,
+    service_type: str = "legal_aid",
+    county: str = COUNTY,
+    at: datetime = OPENED_AT,
+    channel: str = "hotline_12348",
+) -> ce.CaseOpened:
+    return ce.CaseOpened(
+        case_id=case_id,
+        service_type=service_type,
+        channel=channel,
+        county=county,
+        received_at=at,
+        applicant_id=PSEUDONYM,
+    )
+
+
+# -- current state ---------------------------------------------------------------------------
+
+
+def test_an_opened_case_is_counted_as_received(hub: Hub) -> None:
+    hub.apply(opened("c1"))
+    totals = hub.totals()
+    assert totals["total"] == 1
+    assert totals["open"] == 1
+    assert totals["by_status"] == {"received": 1}
+    assert totals["by_service_type"] == {"legal_aid": 1}
+    assert totals["by_channel"] == {"hotline_12348": 1}
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_a_case_moves_between_statuses_and_is_counted_once(hub: Hub, one_batch: bool) -> None:
+    steps: list[EventData] = [
+        opened("c1"),
+        ce.CaseAccepted(case_id="c1"),
+        ce.CaseAssigned(case_id="c1", agency_id=AGENCY_ID),
+        ce.CaseStarted(case_id="c1"),
+        ce.CaseConcluded(case_id="c1", outcome="representation_completed"),
+    ]
+    if one_batch:
+        hub.apply(*steps)
+    else:
+        for step in steps:
+            hub.apply(step)
+
+    totals = hub.totals()
+    assert totals["total"] == 1
+    assert totals["open"] == 0
+    assert totals["by_status"] == {"concluded": 1}
+    assert totals["by_outcome"] == {"representation_completed": 1}
+
+
+def test_accepting_then_concluding_does_not_double_count(hub: Hub) -> None:
+    hub.apply(opened("c1", "consultation"), opened("c2", "consultation"))
+    hub.apply(ce.CaseAccepted(case_id="c1"))
+    assert hub.totals()["by_status"] == {"accepted": 1, "received": 1}
+    hub.apply(ce.CaseConcluded(case_id="c1", outcome="advice_given"))
+    totals = hub.totals()
+    assert totals["by_status"] == {"concluded": 1, "received": 1}
+    assert totals["total"] == 2
+    assert totals["open"] == 1
+
+
+def test_counts_hold_at_every_level_of_the_country(hub: Hub) -> None:
+    hub.apply(opened("c1"), opened("c2", county="440303"), ce.CaseAccepted(case_id="c2"))
+    assert hub.totals(Scope(province=GD))["total"] == 2
+    assert hub.totals(Scope(province=GD, prefecture="440100"))["by_status"] == {"received": 1}
+    assert hub.totals(Scope(province=GD, county="440303"))["by_status"] == {"accepted": 1}
+    assert hub.totals(Scope(province="110000"))["total"] == 0
+    assert hub.totals(Scope(service_type="mediation"))["total"] == 0
+
+
+def test_provinces_are_counted_apart(hub: Hub) -> None:
+    hub.apply(opened("c1"))
+    hub.apply(opened("c1", county="110101"), origin="110000")
+    hub.apply(ce.CaseAccepted(case_id="c1"), origin="110000")
+    assert hub.totals(Scope(province=GD))["by_status"] == {"received": 1}
+    assert hub.totals(Scope(province="110000"))["by_status"] == {"accepted": 1}
+    assert hub.totals()["total"] == 2
+
+
+def test_a_case_opened_twice_under_one_id_counts_once(hub: Hub) -> None:
+    hub.apply(opened("c1"))
+    hub.apply(opened("c1", service_type="mediation"))
+    assert hub.totals()["by_service_type"] == {"legal_aid": 1}
+    assert hub.flows()["opened"] == 1
+
+
+def test_a_reopened_case_is_open_again(hub: Hub) -> None:
+    hub.apply(
+        opened("c1"),
+        ce.CaseAccepted(case_id="c1"),
+        ce.CaseAssigned(case_id="c1", agency_id=AGENCY_ID),
+        ce.CaseConcluded(case_id="c1", outcome="aid_terminated"),
+    )
+    hub.apply(ce.CaseReopened(case_id="c1", reason="objection_upheld"))
+    totals = hub.totals()
+    assert totals["by_status"] == {"in_progress": 1}
+    assert totals["by_outcome"] == {}
+    assert totals["open"] == 1
+
+    hub.apply(opened("c2"), ce.CaseRejected(case_id="c2", reason="outside_scope"))
+    hub.apply(ce.CaseReopened(case_id="c2", reason="new_facts"))
+    assert hub.totals()["by_status"] == {"in_progress": 1, "received": 1}
+
+
+def test_a_case_transferred_out_leaves_the_open_count(hub: Hub) -> None:
+    hub.apply(opened("c1"), ce.CaseTransferred(case_id="c1", to_province="110000"))
+    totals = hub.totals()
+    assert totals["by_status"] == {"transferred": 1}
+    assert totals["open"] == 0
+    assert hub.flows()["transferred_out"] == 1
+    assert "c1/legal_aid_decision" not in hub.deadlines()
+
+
+# -- flows -----------------------------------------------------------------------------------
+
+
+def test_flows_add_up_openings_conclusions_and_ratings(hub: Hub) -> None:
+    hub.apply(*(opened(f"c{n}", "consultation") for n in range(1, 5)))
+    hub.apply(*(ce.CaseConcluded(case_id=f"c{n}", outcome="advice_given") for n in range(1, 4)))
+    hub.apply(
+        ce.CaseRated(case_id="c1", overall=5, attitude=5, efficiency=4, competence=5),
+        ce.CaseRated(case_id="c2", overall=4, attitude=3, efficiency=3, competence=4),
+        ce.CaseRated(case_id="c3", overall=2, attitude=1, efficiency=2, competence=3),
+        ce.CaseCallbackDone(case_id="c3", result="dissatisfied"),
+    )
+
+    flows = hub.flows()
+    assert flows["opened"] == 4
+    assert flows["concluded"] == 3
+    assert flows["rated"] == 3
+    assert flows["rating_sum"] == 11
+    assert flows["attitude_sum"] == 9
+    assert flows["satisfied"] == 2
+    assert flows["callbacks"] == 1
+    assert flows["callbacks_dissatisfied"] == 1
+
+    summary = summarise(SimpleNamespace(queries=hub.queries), Scope())
+    assert summary.satisfaction is not None
+    assert summary.satisfaction.satisfied_share == pytest.approx(2 / 3, abs=1e-4)
+    assert summary.satisfaction.average_overall == pytest.approx(11 / 3, abs=1e-3)
+    assert summary.cases.total == 4
+    assert summary.cases.by_status == {"callback_done": 1, "rated": 2, "received": 1}
+
+
+def test_flows_fall_on_the_china_day_they_happened(hub: Hub) -> None:
+    late_evening = datetime.fromisoformat("2026-03-02T23:30:00+08:00")  # 15:30 UTC, same day
+    hub.apply(opened("c1", "consultation", at=late_evening))
+    hub.apply(
+        (
+            ce.CaseConcluded(case_id="c1", outcome="advice_given"),
+            datetime.fromisoformat("2026-03-03T00:30:00+08:00"),
+        )
+    )
+    march_2 = Scope(day_from=OPENED_AT.date(), day_to=OPENED_AT.date())
+    march_3 = Scope(day_from=OPENED_AT.date() + DAY, day_to=OPENED_AT.date() + DAY)
+    assert (hub.flows(march_2)["opened"], hub.flows(march_2)["concluded"]) == (1, 0)
+    assert (hub.flows(march_3)["opened"], hub.flows(march_3)["concluded"]) == (0, 1)
+
+
+def test_rejections_are_counted(hub: Hub) -> None:
+    hub.apply(opened("c1"), ce.CaseRejected(case_id="c1", reason="not_eligible_financial"))
+    assert hub.flows()["rejected"] == 1
+    assert hub.totals()["by_status"] == {"rejected": 1}
+
+
+# -- deadlines -------------------------------------------------------------------------------
+
+
+def test_a_legal_aid_decision_within_7_days_meets_its_deadline(hub: Hub) -> None:
+    hub.apply(opened("c1"))
+    hub.apply((ce.CaseAccepted(case_id="c1"), OPENED_AT + 7 * DAY))
+    assert hub.flows()["deadlines_met"] == 1
+    assert hub.flows()["deadlines_late"] == 0
+    due_at, done_at, met = hub.deadlines()["c1/legal_aid_decision"]
+    assert datetime.fromisoformat(due_at) == datetime.fromisoformat("2026-03-10T00:00:00+08:00")
+    assert done_at is not None
+    assert met == 1
+
+
+def test_a_legal_aid_decision_after_8_days_is_late(hub: Hub) -> None:
+    hub.apply(opened("c1"))
+    hub.apply((ce.CaseAccepted(case_id="c1"), OPENED_AT + 8 * DAY))
+    assert hub.flows()["deadlines_late"] == 1
+    assert hub.flows()["deadlines_met"] == 0
+    assert hub.deadlines()["c1/legal_aid_decision"][2] == 0
+
+
+def test_a_refusal_is_a_decision_too(hub: Hub) -> None:
+    hub.apply(opened("c1"), opened("c2"))
+    hub.apply(
+        (ce.CaseRejected(case_id="c1", reason="outside_scope"), OPENED_AT + 6 * DAY),
+        (ce.CaseRejected(case_id="c2", reason="outside_scope"), OPENED_AT + 9 * DAY),
+    )
+    assert (hub.flows()["deadlines_met"], hub.flows()["deadlines_late"]) == (1, 1)
+
+
+def test_the_last_day_runs_until_midnight_china_time(hub: Hub) -> None:
+    hub.apply(opened("c1"), opened("c2"))
+    last_minute = datetime.fromisoformat("2026-03-09T23:59:00+08:00")
+    hub.apply(
+        (ce.CaseAccepted(case_id="c1"), last_minute),
+        (ce.CaseAccepted(case_id="c2"), last_minute + 2 * timedelta(minutes=1)),
+    )
+    assert hub.deadlines()["c1/legal_aid_decision"][2] == 1
+    assert hub.deadlines()["c2/legal_aid_decision"][2] == 0
+
+
+def test_acceptance_starts_the_assignment_clock(hub: Hub) -> None:
+    hub.apply(opened("c1"), (ce.CaseAccepted(case_id="c1"), OPENED_AT + DAY))
+    assert hub.deadlines()["c1/legal_aid_assignment"][1] is None  # running
+    hub.apply((ce.CaseAssigned(case_id="c1", agency_id=AGENCY_ID), OPENED_AT + 5 * DAY))
+    assert hub.deadlines()["c1/legal_aid_assignment"][2] == 0  # 4 days: over the 3 allowed
+    assert (hub.flows()["deadlines_met"], hub.flows()["deadlines_late"]) == (1, 1)
+
+
+def test_overdue_open_deadlines_are_counted(hub: Hub) -> None:
+    hub.apply(opened("c1"), opened("c2", service_type="consultation"))
+    assert hub.queries.open_overdue(Scope(), now=OPENED_AT + 8 * DAY) == 1
+    assert hub.queries.open_overdue(Scope(), now=OPENED_AT + 6 * DAY) == 0
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+def test_an_event_for_an_unknown_case_is_dead_lettered(hub: Hub) -> None:
+    hub.apply(opened("c1"))
+    hub.apply(ce.CaseConcluded(case_id="ghost", outcome="withdrawn"))
+    ((origin, event_id, sequence, reason),) = hub.dead_letters()
+    assert (origin, event_id, sequence) == (GD, "440000-2", 2)
+    assert "ghost" in reason
+    assert "never opened" in reason
+    assert hub.totals()["by_status"] == {"received": 1}
+    assert hub.flows()["concluded"] == 0
+
+
+def test_a_case_opened_outside_its_province_is_dead_lettered(hub: Hub) -> None:
+    hub.apply(opened("c1", county="110101"))  # 东城区, Beijing, published by Guangdong
+    ((origin, _, _, reason),) = hub.dead_letters()
+    assert origin == GD
+    assert reason.startswith("data.county")
+    assert hub.totals()["total"] == 0
+    assert hub.flows()["opened"] == 0
+    # ... and what follows for that case has nothing to apply to.
+    hub.apply(ce.CaseAccepted(case_id="c1"))
+    assert len(hub.dead_letters()) == 2
+
+
+def test_the_corps_counts_its_own_cities(hub: Hub) -> None:
+    hub.apply(opened("c1", county="659001"), origin="660000")  # 石河子市
+    hub.apply(opened("c2", county="659001"), origin="650000")
+    assert hub.totals(Scope(province="660000"))["total"] == 1
+    assert hub.totals(Scope(province="650000"))["total"] == 0
+    assert len(hub.dead_letters()) == 1
+
+
+# -- agencies and complaints -----------------------------------------------------------------
+
+
+def test_agencies_and_complaints_are_counted_by_standing_and_status(hub: Hub) -> None:
+    hub.apply(
+        ae.AgencyRegistered(
+            agency_id="a1",
+            registered_at=OPENED_AT,
+            agency_type="law_firm",
+            name="甲律所",
+            county=COUNTY,
+            address="天河路",
+        ),
+        ae.AgencyRegistered(
+            agency_id="a2",
+            registered_at=OPENED_AT,
+            agency_type="law_firm",
+            name="乙律所",
+            county=COUNTY,
+            address="天河路",
+        ),
+        ae.AgencyLicenceSuspended(agency_id="a1", action="sanction", effective_at=OPENED_AT),
+        ae.AgencyClosed(agency_id="a2", closed_at=OPENED_AT),
+        cpe.ComplaintFiled(
+            complaint_id="k1",
+            against="agency",
+            agency_id="a1",
+            category="fees",
+            channel="web",
+            received_at=OPENED_AT,
+            complainant_id=PSEUDONYM,
+        ),
+    )
+    hub.apply(cpe.ComplaintStatusChanged(complaint_id="k1", status="investigating"))
+
+    standing = {
+        (row[0], row[1]): row[2]
+        for row in hub.readmodel.query(
+            "SELECT agency_type, standing, n FROM agency_counts WHERE n <> 0"
+        )
+    }
+    assert standing == {("law_firm", "suspended"): 1, ("law_firm", "closed"): 1}
+    complaints = hub.readmodel.query("SELECT category, status, n FROM complaint_counts WHERE n > 0")
+    assert complaints == [("fees", "investigating", 1)]
+    by_province = hub.queries.by_province(Scope())
+    assert by_province[GD]["agencies"] == 1
+    assert by_province[GD]["complaints"] == 1
+
+    hub.apply(
+        ae.AgencyLicenceRestored(agency_id="a1", action="review_passed", effective_at=OPENED_AT)
+    )
+    standing = {
+        row[0]: row[1]
+        for row in hub.readmodel.query("SELECT standing, n FROM agency_counts WHERE n <> 0")
+    }
+    assert standing == {"active": 1, "closed": 1}
+
+
+# -- exactly once, end to end through the intake ---------------------------------------------
+
+
+def test_a_redelivery_after_a_restart_counts_nothing_twice(hub: Hub) -> None:
+    events: list[EventData] = [
+        opened("c1", "consultation"),
+        ce.CaseConcluded(case_id="c1", outcome="advice_given"),
+    ]
+    deliveries = [
+        Delivery(origin=GD, subject=None, body=event_body(data, n), stream_sequence=n)
+        for n, data in enumerate(events, start=1)
+    ]
+    intake = Intake(hub.readmodel.sources())
+    for item in deliveries:
+        intake.offer(item)
+    batch = intake.take()
+    hub.projection.commit(batch)
+    intake.committed(batch)
+
+    (stored,) = hub.readmodel.sources()
+    assert (stored.origin, stored.sequence, stored.applied, stored.stream_position) == (GD, 2, 2, 2)
+
+    restarted = Intake(hub.readmodel.sources())
+    for item in deliveries:
+        restarted.offer(item)
+    hub.projection.commit(restarted.take())
+
+    assert hub.totals()["total"] == 1
+    assert hub.flows()["opened"] == 1
+    assert hub.flows()["concluded"] == 1
+    (stored,) = hub.readmodel.sources()
+    assert stored.duplicates == 2
