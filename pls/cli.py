@@ -51,9 +51,13 @@ def up(
     fresh: Annotated[
         bool, typer.Option(help="Delete earlier state under --var-dir first.")
     ] = False,
-    nats_port: Annotated[int, typer.Option(help="Port of the local nats-server.")] = 14222,
+    port_offset: Annotated[
+        int,
+        typer.Option(help="Shift every port (NATS 14222, hub 18000, nodes 18100+) by this much."),
+    ] = 0,
 ) -> None:
     """Start a whole local federation: nats-server, hub, province nodes and a traffic simulator."""
+    from pls import ports
     from pls.federation import Federation
     from pls.logs import configure_logging
 
@@ -62,7 +66,14 @@ def up(
     signal.signal(signal.SIGTERM, _interrupt)
     if fresh and var_dir.exists():
         shutil.rmtree(var_dir)
-    federation = Federation(var_dir=var_dir, provinces=codes, nats_port=nats_port)
+    federation = Federation(
+        var_dir=var_dir,
+        provinces=codes,
+        nats_port=ports.NATS + port_offset,
+        nats_monitor_port=ports.NATS_MONITOR + port_offset,
+        hub_port=ports.HUB + port_offset,
+        node_ports={code: ports.node_port(code) + port_offset for code in codes},
+    )
     console.print(f"Starting nats-server, the hub and {len(codes)} province nodes ...")
     try:
         federation.start()

@@ -22,6 +22,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 _propagator = TraceContextTextMapPropagator()
 _configured = False
+_exporting = False
 
 
 def configure_tracing(
@@ -32,8 +33,9 @@ def configure_tracing(
     span_exporter: SpanExporter | None = None,
 ) -> None:
     """Install a tracer provider. With exporter "none" spans are still made, so traceparents flow."""
-    global _configured
+    global _configured, _exporting
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    _exporting = span_exporter is not None or exporter in ("console", "otlp")
     if span_exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(span_exporter))
     elif exporter == "console":
@@ -49,6 +51,21 @@ def configure_tracing(
     if not _configured:
         trace.set_tracer_provider(provider)
         _configured = True
+
+
+def exporting() -> bool:
+    """Whether spans go anywhere; per-event spans are only made when they do."""
+    return _exporting
+
+
+def record_span(
+    name: str, traceparent: str | None, tracer_name: str, start_ns: int, **attributes: str
+) -> None:
+    """A finished span from `start_ns` until now, continuing the trace named by `traceparent`."""
+    span = tracer(tracer_name).start_span(
+        name, context=context_from(traceparent), attributes=attributes, start_time=start_ns
+    )
+    span.end()
 
 
 def tracer(name: str) -> trace.Tracer:

@@ -18,15 +18,15 @@ from nats.aio.client import Client
 
 from pls import bus
 from pls.deadlines import WorkingCalendar, load_rules
+from pls.intake.applier import Applier
+from pls.intake.backfill import JournalClient
+from pls.intake.intake import Delivery, SourceState
+from pls.intake.streams import StreamConsumers, acknowledge
 from pls.settings import CommonSettings
 from pls.sqlstore import open_database
 from pls.web import install_common, ops_router
-from services.ministry_hub.adapters.backfill import JournalClient
-from services.ministry_hub.adapters.consumer import StreamConsumers, acknowledge
 from services.ministry_hub.adapters.queries import NationalQueries, name_of
 from services.ministry_hub.adapters.readmodel import NationalReadModel
-from services.ministry_hub.application.applier import Applier
-from services.ministry_hub.application.intake import Delivery, SourceState
 from services.ministry_hub.application.projection import NationalProjection
 from services.ministry_hub.entrypoints.api import national, supervision
 from services.ministry_hub.entrypoints.models import (
@@ -186,7 +186,6 @@ def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
     queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=20_000)
     journal = JournalClient({p: settings.node_url(p) for p in settings.provinces})
     applier = Applier(
-        readmodel,
         projection,
         queue,
         acknowledge,

@@ -11,7 +11,7 @@ from contracts.events.base import EventData
 from contracts.events.case import CaseAccepted, CaseConcluded
 from contracts.events.checkpoint import CheckpointPublished
 from contracts.registry import REGISTRY
-from services.ministry_hub.application.intake import Batch, Delivery, Intake, SourceState
+from pls.intake.intake import Batch, Delivery, Intake, SourceState
 from tests.unit.samples import event_body, running_hash
 
 GD = "440000"

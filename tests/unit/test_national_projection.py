@@ -18,10 +18,10 @@ from contracts.events import case as ce
 from contracts.events import complaint as cpe
 from contracts.events.base import EventData
 from pls.deadlines import DEFAULT_RULES, WorkingCalendar, load_rules
+from pls.intake.intake import Applicable, Batch, Delivery, Intake
 from pls.sqlstore import SQLiteDatabase
 from services.ministry_hub.adapters.queries import NationalQueries, Scope
 from services.ministry_hub.adapters.readmodel import NationalReadModel
-from services.ministry_hub.application.intake import Applicable, Batch, Delivery, Intake
 from services.ministry_hub.application.projection import NationalProjection
 from services.ministry_hub.entrypoints.api.national import summarise
 from tests.unit.samples import AGENCY_ID, COUNTY, PSEUDONYM, event_body

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pls import divisions
+from pls.intake import tracking
 from services.ministry_hub.adapters.readmodel import NationalReadModel
 from services.ministry_hub.domain.national import FLOW_FIELDS
 
@@ -248,24 +249,7 @@ class NationalQueries:
     def dead_letters(
         self, origin: str | None, offset: int, limit: int
     ) -> tuple[int, list[dict[str, Any]]]:
-        where, params = _where([("origin = ?", origin)])
-        total = int(self.rm.query(f"SELECT COUNT(*) FROM dead_letters{where}", params)[0][0])
-        columns = (
-            "id",
-            "received_at",
-            "origin",
-            "subject",
-            "stream_sequence",
-            "event_id",
-            "sequence",
-            "reason",
-            "body",
-        )
-        rows = self.rm.query(
-            f"SELECT {', '.join(columns)} FROM dead_letters{where} ORDER BY id DESC LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        return total, [dict(zip(columns, row, strict=True)) for row in rows]
+        return tracking.list_dead_letters(self.rm.db, origin, offset, limit)
 
 
 def name_of(code: str) -> str:

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+from pls.intake import tracking
+from pls.intake.intake import DeadLetter, SourceState
+from pls.intake.tracking import upsert
 from pls.sqlstore import Cursor, Database
-from services.ministry_hub.application.intake import DeadLetter, SourceState
 from services.ministry_hub.domain.national import FLOW_FIELDS, CaseRow, Changes, DeadlineRow
 
 _FLOW_COLUMNS = ", ".join(f"{name} BIGINT NOT NULL DEFAULT 0" for name in FLOW_FIELDS)
 
 SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS sources (
-        origin TEXT PRIMARY KEY, sequence BIGINT NOT NULL, running_hash TEXT NOT NULL,
-        last_event_time TEXT, last_applied_at TEXT, applied BIGINT NOT NULL,
-        duplicates BIGINT NOT NULL, dead_letters BIGINT NOT NULL, stream_position BIGINT NOT NULL,
-        checkpoint_sequence BIGINT, checkpoint_status TEXT NOT NULL, checkpoint_at TEXT,
-        diverged_at BIGINT)""",
+    *tracking.SCHEMA,
     """CREATE TABLE IF NOT EXISTS cases (
         key TEXT PRIMARY KEY, origin TEXT NOT NULL, prefecture TEXT NOT NULL, county TEXT NOT NULL,
         service_type TEXT NOT NULL, channel TEXT NOT NULL, status TEXT NOT NULL, outcome TEXT,
@@ -64,11 +60,6 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS complaint_counts (
         origin TEXT NOT NULL, category TEXT NOT NULL, status TEXT NOT NULL, n BIGINT NOT NULL,
         PRIMARY KEY (origin, category, status))""",
-    """CREATE TABLE IF NOT EXISTS dead_letters (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, origin TEXT,
-        subject TEXT, stream_sequence BIGINT, event_id TEXT, sequence BIGINT,
-        reason TEXT NOT NULL, body BLOB NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS dead_letters_origin ON dead_letters (origin, id)",
 ]
 
 CASE_FIELDS = (
@@ -97,41 +88,11 @@ DEADLINE_FIELDS = (
     "done_at",
     "met",
 )
-SOURCE_FIELDS = (
-    "origin",
-    "sequence",
-    "running_hash",
-    "last_event_time",
-    "last_applied_at",
-    "applied",
-    "duplicates",
-    "dead_letters",
-    "stream_position",
-    "checkpoint_sequence",
-    "checkpoint_status",
-    "checkpoint_at",
-    "diverged_at",
-)
 
 
 def _chunks(keys: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
     for start in range(0, len(keys), size):
         yield keys[start : start + size]
-
-
-def _upsert(
-    table: str, columns: Sequence[str], key: Sequence[str], *, add: Sequence[str] = ()
-) -> str:
-    """INSERT ... ON CONFLICT: `add` columns are summed into the row, the others replaced."""
-    updates = [
-        f"{c} = {table}.{c} + excluded.{c}" if c in add else f"{c} = excluded.{c}"
-        for c in columns
-        if c not in key
-    ]
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(updates)}"
-    )
 
 
 class NationalReadModel:
@@ -142,10 +103,7 @@ class NationalReadModel:
     # -- sources -------------------------------------------------------------------------------
 
     def sources(self) -> list[SourceState]:
-        with self.db.reading() as cursor:
-            cursor.execute(f"SELECT {', '.join(SOURCE_FIELDS)} FROM sources")
-            rows = cursor.fetchall()
-        return [SourceState(**dict(zip(SOURCE_FIELDS, row, strict=True))) for row in rows]
+        return tracking.load_sources(self.db)
 
     # -- batch I/O -----------------------------------------------------------------------------
 
@@ -209,7 +167,7 @@ class NationalReadModel:
         sources: Iterable[SourceState],
     ) -> None:
         cursor.executemany(
-            _upsert("cases", CASE_FIELDS, ("key",)),
+            upsert("cases", CASE_FIELDS, ("key",)),
             [
                 (
                     *(getattr(changes.cases[k], f) for f in CASE_FIELDS[:-1]),
@@ -220,7 +178,7 @@ class NationalReadModel:
         )
         counts = [(*k, n) for k, n in changes.counts.items() if n]
         cursor.executemany(
-            _upsert(
+            upsert(
                 "case_counts",
                 (
                     "origin",
@@ -241,7 +199,7 @@ class NationalReadModel:
         for key, n in changes.counts.items():
             rollup[(key[0], *key[3:])] += n
         cursor.executemany(
-            _upsert(
+            upsert(
                 "province_counts",
                 ("origin", "service_type", "channel", "status", "outcome", "n"),
                 ("origin", "service_type", "channel", "status", "outcome"),
@@ -250,7 +208,7 @@ class NationalReadModel:
             [(*k, n) for k, n in rollup.items() if n],
         )
         cursor.executemany(
-            _upsert(
+            upsert(
                 "flows_province",
                 ("origin", "day", "service_type", *FLOW_FIELDS),
                 ("origin", "day", "service_type"),
@@ -259,7 +217,7 @@ class NationalReadModel:
             [(*k, *(c[f] for f in FLOW_FIELDS)) for k, c in changes.flows_province.items()],
         )
         cursor.executemany(
-            _upsert(
+            upsert(
                 "flows_county",
                 ("origin", "prefecture", "county", "day", *FLOW_FIELDS),
                 ("origin", "prefecture", "county", "day"),
@@ -268,7 +226,7 @@ class NationalReadModel:
             [(*k, *(c[f] for f in FLOW_FIELDS)) for k, c in changes.flows_county.items()],
         )
         cursor.executemany(
-            _upsert("deadlines", DEADLINE_FIELDS, ("case_key", "rule_id")),
+            upsert("deadlines", DEADLINE_FIELDS, ("case_key", "rule_id")),
             [
                 (
                     *(getattr(d, f) for f in DEADLINE_FIELDS[:-1]),
@@ -282,41 +240,20 @@ class NationalReadModel:
             sorted(changes.dropped_deadlines),
         )
         self._write_agencies(cursor, changes)
-        now = datetime.now(UTC).isoformat()
-        cursor.executemany(
-            "INSERT INTO dead_letters (received_at, origin, subject, stream_sequence, event_id, "
-            "sequence, reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    now,
-                    d.origin,
-                    d.subject,
-                    d.stream_sequence,
-                    d.event_id,
-                    d.sequence,
-                    d.reason,
-                    d.body,
-                )
-                for d in dead_letters
-            ],
-        )
-        cursor.executemany(
-            _upsert("sources", SOURCE_FIELDS, ("origin",)),
-            [tuple(getattr(s, f) for f in SOURCE_FIELDS) for s in sources],
-        )
+        tracking.write_tracking(cursor, dead_letters, sources)
 
     @staticmethod
     def _write_agencies(cursor: Cursor, changes: Changes) -> None:
         agency_fields = ("key", "origin", "agency_type", "county", "licence_status", "closed")
         cursor.executemany(
-            _upsert("agencies", agency_fields, ("key",)),
+            upsert("agencies", agency_fields, ("key",)),
             [
                 tuple(changes.agencies[k].get(f) for f in agency_fields)
                 for k in sorted(changes.dirty_agencies)
             ],
         )
         cursor.executemany(
-            _upsert(
+            upsert(
                 "agency_counts",
                 ("origin", "agency_type", "standing", "n"),
                 ("origin", "agency_type", "standing"),
@@ -326,14 +263,14 @@ class NationalReadModel:
         )
         complaint_fields = ("key", "origin", "category", "status", "against", "service_type")
         cursor.executemany(
-            _upsert("complaints", complaint_fields, ("key",)),
+            upsert("complaints", complaint_fields, ("key",)),
             [
                 tuple(changes.complaints[k].get(f) for f in complaint_fields)
                 for k in sorted(changes.dirty_complaints)
             ],
         )
         cursor.executemany(
-            _upsert(
+            upsert(
                 "complaint_counts",
                 ("origin", "category", "status", "n"),
                 ("origin", "category", "status"),

@@ -18,8 +18,8 @@ from contracts.events import complaint as cpe
 from contracts.events.base import EventData
 from pls import divisions
 from pls.deadlines import Milestone, RuleBook, WorkingCalendar, due_at
+from pls.intake.intake import Applicable, Batch, DeadLetter, SourceState
 from services.ministry_hub.adapters.readmodel import NationalReadModel
-from services.ministry_hub.application.intake import Applicable, Batch, DeadLetter
 from services.ministry_hub.domain.national import (
     SATISFIED_FROM,
     CaseRow,
@@ -40,6 +40,9 @@ class NationalProjection:
         self.readmodel = readmodel
         self.rules = rules
         self.calendar = calendar
+
+    def sources(self) -> list[SourceState]:
+        return self.readmodel.sources()
 
     def commit(self, batch: Batch) -> None:
         """Apply a batch and record it, with the sources' positions, in one transaction."""

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -23,7 +24,7 @@ from prometheus_client import Counter, Gauge
 from contracts.envelope import chain_hash
 from contracts.subjects import stream_name
 from pls import bus
-from pls.telemetry import span_from
+from pls.telemetry import exporting, record_span, span_from
 from services.province_node.adapters.views import RELAY, JournalEntry, NodeViews
 
 log = structlog.get_logger(__name__)
@@ -175,6 +176,7 @@ class Relay:
     async def publish_batch(self, js: JetStreamContext, entries: list[JournalEntry]) -> None:
         """Publish `entries` and save the position after all of them were acknowledged."""
         self._check_continuity(entries)
+        started = time.time_ns()
         first = entries[0]
         with span_from(
             "relay publish",
@@ -200,6 +202,17 @@ class Relay:
                 for future in futures:
                     if not future.done():
                         future.cancel()
+        if exporting():
+            for entry in entries:
+                record_span(
+                    "relay publish",
+                    orjson.loads(entry.body).get("traceparent"),
+                    __name__,
+                    started,
+                    event_id=entry.event_id,
+                    subject=entry.subject,
+                    sequence=str(entry.sequence),
+                )
         duplicates = sum(1 for ack in acks if ack.duplicate)
         last = entries[-1].sequence
         await asyncio.to_thread(self._save_position, last)

@@ -20,7 +20,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import Gauge
 
 from contracts.subjects import stream_name
-from services.ministry_hub.application.intake import Delivery
+from pls.intake.intake import Delivery
 
 log = structlog.get_logger(__name__)
 PENDING = Gauge(

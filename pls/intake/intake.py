@@ -14,7 +14,7 @@ Checkpoint events are verified against the hash chain as they are reached.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,11 @@ from contracts.registry import REGISTRY, PayloadInvalid, UnknownEventType
 from contracts.subjects import origin_of_source, parse_subject
 
 ZERO_HASH = "0" * 64
+CHECKPOINT_TYPE_PREFIX = "cn.gov.moj.pls.checkpoint."
+
+
+class _NotInterested(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -113,8 +118,15 @@ class Gap:
 
 
 class Intake:
-    def __init__(self, sources: Iterable[SourceState], *, max_held: int = 50_000) -> None:
+    def __init__(
+        self,
+        sources: Iterable[SourceState],
+        *,
+        max_held: int = 50_000,
+        interested_in: Callable[[str], bool] | None = None,
+    ) -> None:
         self.sources: dict[str, SourceState] = {s.origin: s for s in sources}
+        self.interested_in = interested_in
         self.max_held = max_held
         self._held: dict[str, dict[int, _Held]] = {}
         self._gap_since: dict[str, float] = {}
@@ -215,7 +227,16 @@ class Intake:
         now = datetime.now(UTC).isoformat()
         checkpoint: dict[str, Any] = {}
         try:
+            if (
+                self.interested_in is not None
+                and not self.interested_in(envelope.type)
+                and REGISTRY.supports(envelope.type)
+                and not envelope.type.startswith(CHECKPOINT_TYPE_PREFIX)
+            ):
+                raise _NotInterested
             data = REGISTRY.decode(envelope.type, envelope.data)
+        except _NotInterested:
+            pass  # a valid event this reader does not need: it keeps its place in the sequence
         except (UnknownEventType, PayloadInvalid) as error:
             self._batch.dead_letters.append(
                 DeadLetter(

@@ -1,4 +1,4 @@
-"""The applier: deliveries from every province, through intake, into the read model in batches.
+"""The applier: deliveries from every source, through intake, into a read model in batches.
 
 One task takes deliveries off the queue, offers them to the intake, writes what is ready in one
 transaction and only then acknowledges it. Gaps that the stream does not fill in time are
@@ -11,15 +11,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
-from pls.telemetry import span_from
-from services.ministry_hub.adapters.readmodel import NationalReadModel
-from services.ministry_hub.application.intake import Batch, Delivery, Intake
-from services.ministry_hub.application.projection import NationalProjection
+from pls.intake.intake import Batch, Delivery, Intake, SourceState
+from pls.telemetry import exporting, record_span
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +34,15 @@ BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 
+
+class Projection(Protocol):
+    """A read model's writer: one batch, its dead letters and its sources' positions, atomically."""
+
+    def commit(self, batch: Batch) -> None: ...
+
+    def sources(self) -> list[SourceState]: ...
+
+
 Fetch = Callable[[str, int, int], Awaitable[list[Delivery]]]
 Acknowledge = Callable[[list[Any]], Awaitable[None]]
 
@@ -43,8 +50,7 @@ Acknowledge = Callable[[list[Any]], Awaitable[None]]
 class Applier:
     def __init__(
         self,
-        readmodel: NationalReadModel,
-        projection: NationalProjection,
+        projection: Projection,
         queue: asyncio.Queue[Delivery],
         acknowledge: Acknowledge,
         *,
@@ -53,8 +59,10 @@ class Applier:
         linger: float = 0.005,
         gap_timeout: float = 3.0,
         backfill_limit: int = 1000,
+        interested_in: Callable[[str], bool] | None = None,
+        name: str = "hub",
     ) -> None:
-        self.readmodel = readmodel
+        self.name = name
         self.projection = projection
         self.queue = queue
         self.acknowledge = acknowledge
@@ -63,7 +71,7 @@ class Applier:
         self.linger = linger
         self.gap_timeout = gap_timeout
         self.backfill_limit = backfill_limit
-        self.intake = Intake(readmodel.sources())
+        self.intake = Intake(projection.sources(), interested_in=interested_in)
         self.last_error: str | None = None
         self.backfill_errors: dict[str, str] = {}
         self._backfilling: dict[str, asyncio.Task[None]] = {}
@@ -124,7 +132,7 @@ class Applier:
         except Exception as error:
             self.last_error = repr(error)
             log.exception("writing a batch failed; resuming from the stored positions")
-            self.intake.rolled_back(await asyncio.to_thread(self.readmodel.sources))
+            self.intake.rolled_back(await asyncio.to_thread(self.projection.sources))
             await asyncio.sleep(1.0)
             return
         self.last_error = None
@@ -139,11 +147,19 @@ class Applier:
         self.intake.duplicates_dropped = 0
 
     def _commit(self, batch: Batch) -> None:
-        traceparent = next(
-            (e.envelope.traceparent for e in batch.events if e.envelope.traceparent), None
-        )
-        with span_from("hub apply", traceparent, __name__, events=str(len(batch.events))):
-            self.projection.commit(batch)
+        started = time.time_ns()
+        self.projection.commit(batch)
+        if exporting():
+            for event in batch.events:
+                record_span(
+                    f"{self.name} apply",
+                    event.envelope.traceparent,
+                    __name__,
+                    started,
+                    event_id=event.envelope.id,
+                    origin=event.origin,
+                    type=event.envelope.type,
+                )
 
     # -- gaps ----------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import httpx
 import orjson
 
 from contracts.envelope import canonical_bytes
-from services.ministry_hub.application.intake import Delivery
+from pls.intake.intake import Delivery
 
 
 class JournalClient:
