@@ -32,7 +32,7 @@ from contracts.events.case import (
     CaseTransferred,
 )
 from contracts.events.checkpoint import CheckpointPublished
-from contracts.events.complaint import ComplaintFiled, ComplaintStatusChanged
+from contracts.events.complaint import ComplaintFiled, ComplaintStatusChanged, ComplaintUpheld
 from contracts.subjects import subject_for
 
 TYPE_PREFIX = "cn.gov.moj.pls"
@@ -163,6 +163,7 @@ for _model in (
     AgencyPersonnelLeft,
     ComplaintFiled,
     ComplaintStatusChanged,
+    ComplaintUpheld,
     CheckpointPublished,
 ):
     REGISTRY.register(_model)

@@ -94,6 +94,23 @@ class SQLiteDatabase(Database):
         self._write_lock = threading.Lock()
         self._writer = self._connect()
         self._connections: list[sqlite3.Connection] = [self._writer]
+        # Closing a connection another thread is using crashes the process: count users.
+        self._users = threading.Condition()
+        self._active = 0
+        self._closed = False
+
+    @contextmanager
+    def _in_use(self) -> Iterator[None]:
+        with self._users:
+            if self._closed:
+                raise sqlite3.ProgrammingError(f"database {self.path} is closed")
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._users:
+                self._active -= 1
+                self._users.notify_all()
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -108,7 +125,7 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        with self._write_lock:
+        with self._in_use(), self._write_lock:
             cursor = self._writer.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
@@ -123,23 +140,29 @@ class SQLiteDatabase(Database):
 
     @contextmanager
     def reading(self) -> Iterator[Cursor]:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._connect()
-            self._local.connection = connection
-            self._connections.append(connection)
-        cursor = connection.cursor()
-        cursor.execute("BEGIN")
-        try:
-            yield cursor
-        finally:
-            connection.execute("COMMIT")
-            cursor.close()
+        with self._in_use():
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._connect()
+                self._local.connection = connection
+                with self._users:
+                    self._connections.append(connection)
+            cursor = connection.cursor()
+            cursor.execute("BEGIN")
+            try:
+                yield cursor
+            finally:
+                connection.execute("COMMIT")
+                cursor.close()
 
-    def close(self) -> None:
-        for connection in self._connections:
+    def close(self, timeout: float = 10.0) -> None:
+        """Close every connection once no thread is using one (new work is refused)."""
+        with self._users:
+            self._closed = True
+            self._users.wait_for(lambda: self._active == 0, timeout)
+            connections, self._connections = self._connections, []
+        for connection in connections:
             connection.close()
-        self._connections.clear()
 
 
 _SERIAL = re.compile(r"INTEGER PRIMARY KEY AUTOINCREMENT", re.IGNORECASE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import uuid
 from collections.abc import Iterator
@@ -15,10 +16,26 @@ from pls.natsserver import NatsServer
 POSTGRES_URL = os.environ.get("PLS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port that is free now, chosen below the ephemeral range so that outgoing connections
+    (which take ephemeral ports) cannot grab it before the server we start binds it."""
+    low, _ = (int(p) for p in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, min(low, 32_000))
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port found")
 
 
 @pytest.fixture(scope="session")

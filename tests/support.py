@@ -164,6 +164,8 @@ class Node:
             if conclude:
                 self.app.conclude_case(case.id, "advice_given")
             cases.append(case)
+        # Like a client that reads its own writes: the journal includes them before we return.
+        assert self.runtime.projection.wait_for(self.app.recorder.max_notification_id(), 10)
         return cases
 
 

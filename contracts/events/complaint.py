@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AwareDatetime, model_validator
 
-from contracts.events.base import AggregateId, EventData, PseudonymousId
+from contracts.events.base import AggregateId, EventData, ProvinceCode, PseudonymousId
 from contracts.vocabulary import (
     Channel,
     ComplaintAgainst,
@@ -47,3 +49,17 @@ class ComplaintStatusChanged(ComplaintEvent):
 
     event = "status_changed"
     status: ComplaintStatus
+
+
+class ComplaintUpheld(ComplaintEvent):
+    """Published by the ministry's complaints service (`pls.moj.complaint.upheld`): a province found
+    a complaint upheld or partly upheld. It is the credit signal the national directory shows."""
+
+    event = "upheld"
+    province: ProvinceCode
+    against: ComplaintAgainst
+    agency_id: AggregateId | None = None
+    person_id: AggregateId | None = None
+    category: ComplaintCategory
+    outcome: Literal["upheld", "partly_upheld"]
+    resolved_at: AwareDatetime

@@ -17,6 +17,7 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from pls.intake.intake import Batch, Delivery, Intake, SourceState
+from pls.tasks import cancel_and_wait
 from pls.telemetry import exporting, record_span
 
 log = structlog.get_logger(__name__)
@@ -86,11 +87,7 @@ class Applier:
         self._task = asyncio.create_task(self.run(), name="applier")
 
     async def stop(self) -> None:
-        for task in [self._task, *self._backfilling.values()]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await cancel_and_wait([self._task, *self._backfilling.values()])
 
     async def run(self) -> None:
         while True:

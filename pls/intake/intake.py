@@ -131,6 +131,7 @@ class Intake:
         self._held: dict[str, dict[int, _Held]] = {}
         self._gap_since: dict[str, float] = {}
         self._batch = Batch()
+        self._in_flight: dict[str, SourceState] = {}
         self.duplicates_dropped = 0
 
     # -- offering ------------------------------------------------------------------------------
@@ -185,7 +186,11 @@ class Intake:
                 )
 
     def _state(self, origin: str) -> SourceState:
-        state = self._batch.sources.get(origin) or self.sources.get(origin)
+        state = (
+            self._batch.sources.get(origin)
+            or self._in_flight.get(origin)
+            or self.sources.get(origin)
+        )
         if state is None:
             state = SourceState(origin)
         return state
@@ -321,14 +326,20 @@ class Intake:
                 )
                 if first_held_stream is not None and first_held_stream - 1 < state.stream_position:
                     batch.sources[origin] = replace(state, stream_position=first_held_stream - 1)
+        # Until it is committed, what was taken is still the latest state of its sources.
+        self._in_flight.update(batch.sources)
         return batch
 
     def committed(self, batch: Batch) -> None:
         self.sources.update(batch.sources)
+        for origin, state in batch.sources.items():
+            if self._in_flight.get(origin) is state:
+                del self._in_flight[origin]
 
     def rolled_back(self, sources: Iterable[SourceState]) -> None:
         """The write failed: forget what was pending and start again from what is stored."""
         self.sources = {s.origin: s for s in sources}
+        self._in_flight.clear()
         self._held.clear()
         self._gap_since.clear()
         self._batch = Batch()

@@ -21,6 +21,7 @@ from prometheus_client import Gauge
 
 from contracts.subjects import stream_name
 from pls.intake.intake import Delivery
+from pls.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 PENDING = Gauge(
@@ -63,11 +64,7 @@ class StreamConsumers:
         self._tasks.append(asyncio.create_task(self._watch_pending(), name="watch-pending"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
 
     async def _subscribe(self, origin: str) -> JetStreamContext.PullSubscription:
         stream = stream_name(origin)

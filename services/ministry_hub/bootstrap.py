@@ -24,6 +24,7 @@ from pls.intake.intake import Delivery, SourceState
 from pls.intake.streams import StreamConsumers, acknowledge
 from pls.settings import CommonSettings
 from pls.sqlstore import open_database
+from pls.tasks import cancel_and_wait
 from pls.web import install_common, ops_router
 from services.ministry_hub.adapters.queries import NationalQueries, name_of
 from services.ministry_hub.adapters.readmodel import NationalReadModel
@@ -89,10 +90,7 @@ class HubRuntime:
         self.connected = connected
 
     async def stop(self) -> None:
-        if self._connecting is not None and not self._connecting.done():
-            self._connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connecting
+        await cancel_and_wait([self._connecting])
         if self.consumers is not None:
             await self.consumers.stop()
         await self.applier.stop()
@@ -100,7 +98,7 @@ class HubRuntime:
             await self.applier.flush()
         if self.client is not None and not self.client.is_closed:
             with contextlib.suppress(Exception):
-                await self.client.close()
+                await asyncio.wait_for(self.client.close(), 5.0)
         await self.journal.close()
         self.readmodel.db.close()
 

@@ -142,6 +142,15 @@ def contract_samples() -> list[EventData]:
             complainant_id=PSEUDONYM,
         ),
         cpe.ComplaintStatusChanged(complaint_id="cmp-1", status="investigating"),
+        cpe.ComplaintUpheld(
+            complaint_id="cmp-1",
+            province="440000",
+            against="agency",
+            agency_id="agency-1",
+            category="fees",
+            outcome="upheld",
+            resolved_at=AT,
+        ),
         CheckpointPublished(through_sequence=20, running_hash="ab" * 32),
     ]
 

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge
 from contracts.envelope import chain_hash
 from contracts.subjects import stream_name
 from pls import bus
+from pls.tasks import cancel_and_wait
 from pls.telemetry import exporting, record_span, span_from
 from services.province_node.adapters.views import RELAY, JournalEntry, NodeViews
 
@@ -98,13 +99,12 @@ class Relay:
         self._task = asyncio.create_task(self.run(), name="relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait([self._task])
         if self._client is not None and not self._client.is_closed:
             with contextlib.suppress(Exception):
-                await self._client.drain()
+                await asyncio.wait_for(self._client.drain(), 5.0)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.close(), 2.0)
 
     async def _set_connected(self, state: bool) -> None:
         self.connected = state
