@@ -1,0 +1,1 @@
+"""Skeleton; see its issue."""
