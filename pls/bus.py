@@ -19,6 +19,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import NotFoundError
 
 from contracts.subjects import origin_subjects, stream_name
+from pls.trust.natsconfig import inbox_prefix
 
 log = structlog.get_logger(__name__)
 
@@ -30,10 +31,12 @@ async def connect(
     *,
     name: str,
     creds: Path | None = None,
+    member_id: str | None = None,
     on_state: Callable[[bool], Awaitable[None] | None] | None = None,
     connect_timeout: float = 2.0,
 ) -> Client:
-    """Connect with unlimited reconnects; `on_state(True/False)` hears of (re)connections."""
+    """Connect as a registry member (its nkey seed file and private inbox), reconnecting forever;
+    `on_state(True/False)` hears of (re)connections."""
 
     async def disconnected() -> None:
         log.warning("nats disconnected", client=name)
@@ -65,7 +68,9 @@ async def connect(
         "pending_size": 64 * 1024 * 1024,
     }
     if creds is not None:
-        options["user_credentials"] = str(creds)
+        options["nkeys_seed"] = str(creds)
+    if member_id is not None:
+        options["inbox_prefix"] = inbox_prefix(member_id)
     client = await nats.connect(**options)
     if on_state is not None:
         result = on_state(True)

@@ -83,14 +83,21 @@ def up(
         raise typer.Exit(1) from None
     _print_table(federation.manifest())
     console.print(
-        f"Wrote {var_dir / 'federation.json'}. Dashboard: {federation.hub_url}/  Ctrl-C stops everything."
+        f"Wrote {var_dir / 'federation.json'}; tokens are in {var_dir / 'trust' / 'tokens'}."
     )
+    console.print(
+        f"Dashboard (ministry staff): {federation.hub_url}/#token={federation.token('staff')}"
+    )
+    console.print("Ctrl-C stops everything.")
     try:
         if simulate:
             from pls.simulator.traffic import Simulator
 
             simulator = Simulator(
-                {p: federation.node_url(p) for p in codes}, rate=rate, day_seconds=day_seconds
+                {p: federation.node_url(p) for p in codes},
+                rate=rate,
+                day_seconds=day_seconds,
+                tokens={p: federation.token(f"operator-{p}") for p in codes},
             )
             asyncio.run(simulator.run())
         else:
@@ -195,10 +202,83 @@ def simulate(
 
     manifest = json.loads(federation_file.read_text())
     nodes = {code: entry["url"] for code, entry in manifest["provinces"].items()}
-    simulator = Simulator(nodes, rate=rate, day_seconds=day_seconds, seed=seed)
+    tokens = {
+        code: Path(entry["operator_token"]).read_text().strip()
+        for code, entry in manifest["provinces"].items()
+    }
+    simulator = Simulator(nodes, rate=rate, day_seconds=day_seconds, seed=seed, tokens=tokens)
     with contextlib.suppress(KeyboardInterrupt):
         stats = asyncio.run(simulator.run(duration))
         console.print(dict(stats))
+
+
+@app.command("nats-config")
+def nats_config(
+    registry: Annotated[Path, typer.Option(help="The federation registry (YAML).")] = Path(
+        "var/trust/federation.yaml"
+    ),
+    out: Annotated[Path | None, typer.Option(help="Write here instead of printing.")] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option(
+            help="First create a local trust setup (registry, keys, secrets) in this directory."
+        ),
+    ] = None,
+) -> None:
+    """Generate nats-server's authorization (users by nkey and their permissions) from the registry."""
+    from pls.trust.local import create_local_trust
+    from pls.trust.natsconfig import authorization_block
+    from pls.trust.registry import FederationRegistry
+
+    if init is not None:
+        trust = create_local_trust(init)
+        registry = trust.registry_path
+        console.print(
+            f"Local trust in {init}: registry {registry}, credentials in {init / 'creds'}"
+        )
+    block = authorization_block(FederationRegistry.load(registry))
+    if out is None:
+        print(block)
+    else:
+        out.write_text(block)
+        console.print(f"Wrote {out}; include it in nats-server.conf")
+
+
+@app.command()
+def token(
+    role: Annotated[
+        list[str],
+        typer.Option(
+            help="province_operator, ministry_staff, subscriber_admin, federation_service"
+        ),
+    ],
+    subject: Annotated[str, typer.Option(help="Who the token is for (the `sub` claim).")],
+    province: Annotated[
+        str | None, typer.Option(help="For a province operator: the province code.")
+    ] = None,
+    hours: Annotated[float, typer.Option(help="Validity in hours.")] = 8.0,
+    trust_dir: Annotated[Path, typer.Option(help="Local trust directory with issuer.pem.")] = Path(
+        "var/trust"
+    ),
+) -> None:
+    """Issue a bearer token from the local issuer key (a real deployment uses its identity provider)."""
+    from datetime import timedelta
+
+    from pls.trust.local import LocalTrust
+    from pls.trust.tokens import Role
+
+    try:
+        roles = [Role(r) for r in role]
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if Role.PROVINCE_OPERATOR in roles and province not in PROVINCES:
+        raise typer.BadParameter("a province operator token names --province (a provincial code)")
+    trust = LocalTrust(trust_dir)
+    print(
+        trust.token_issuer().issue(
+            subject, [r.value for r in roles], province=province, ttl=timedelta(hours=hours)
+        )
+    )
 
 
 def main() -> None:

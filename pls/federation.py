@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 
 from contracts.subjects import PROVINCES
 from pls import bus, ports
 from pls.natsserver import NatsServer
+from pls.trust.local import HUB, OPERATOR, LocalTrust, create_local_trust, province_member
 
 
 @dataclass
@@ -63,11 +63,37 @@ class Federation:
     def hub_url(self) -> str:
         return f"http://127.0.0.1:{self.hub_port}"
 
+    @property
+    def trust(self) -> LocalTrust:
+        return LocalTrust(self.var_dir / "trust")
+
+    def tokens(self) -> dict[str, Path]:
+        """Bearer tokens for local use, written under var/trust/tokens/ (valid for a day)."""
+        directory = self.var_dir / "trust" / "tokens"
+        directory.mkdir(parents=True, exist_ok=True)
+        tokens = {"staff": self.trust.staff_token(), HUB: self.trust.service_token(HUB)}
+        tokens |= {f"operator-{p}": self.trust.operator_token(p) for p in self.provinces}
+        paths = {}
+        for name, token in tokens.items():
+            path = directory / f"{name}.jwt"
+            path.write_text(token + "\n")
+            path.chmod(0o600)
+            paths[name] = path
+        return paths
+
+    def token(self, name: str) -> str:
+        return (self.var_dir / "trust" / "tokens" / f"{name}.jwt").read_text().strip()
+
     def start(self) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         (self.var_dir / "logs").mkdir(exist_ok=True)
+        create_local_trust(self.var_dir / "trust")
+        self.tokens()
         self.nats = NatsServer(
-            self.var_dir / "nats", self.nats_port, self.nats_monitor_port
+            self.var_dir / "nats",
+            self.nats_port,
+            self.nats_monitor_port,
+            extra_config=self.trust.nats_config_path.read_text(),
         ).start()
         asyncio.run(self._create_streams())
         for province in self.provinces:
@@ -77,7 +103,9 @@ class Federation:
         self.write_manifest()
 
     async def _create_streams(self) -> None:
-        client = await nats.connect(self.nats_url)
+        client = await bus.connect(
+            self.nats_url, name="pls-up", creds=self.trust.creds(OPERATOR), member_id=OPERATOR
+        )
         try:
             js = client.jetstream()
             for origin in self.provinces:
@@ -88,11 +116,21 @@ class Federation:
     def spawn_node(self, province: str) -> Child:
         """(Re)start one province node, e.g. after it was killed."""
         self.children = [c for c in self.children if c.name != f"node-{province}"]
+        member = province_member(province)
         self._spawn(
             f"node-{province}",
             self.node_url(province),
             ["node", "--province", province, "--port", str(self.node_port(province))],
-            self._env({"PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval)}),
+            self._env(
+                {
+                    "PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval),
+                    "PLS_MEMBER_ID": member,
+                    "PLS_NATS_CREDS": str(self.trust.creds(member)),
+                    "PLS_NODE_SIGNING_SEED": str(self.trust.signing_seed(member)),
+                    "PLS_NODE_PSEUDONYM_SECRET_FILE": str(self.trust.pseudonym_secret(province)),
+                    "PLS_NODE_CIPHER_KEY_FILE": str(self.trust.cipher_key(province)),
+                }
+            ),
         )
         return self.children[-1]
 
@@ -110,6 +148,7 @@ class Federation:
             **os.environ,
             "PLS_VAR_DIR": str(self.var_dir),
             "PLS_NATS_URL": self.nats_url,
+            "PLS_TRUST_REGISTRY": str(self.trust.registry_path),
             **self.environment,
             **extra,
         }
@@ -120,6 +159,9 @@ class Federation:
                 "PLS_HUB_PROVINCES": ",".join(self.provinces),
                 "PLS_HUB_SILENT_AFTER": str(self.silent_after),
                 "PLS_HUB_NODE_URLS": json.dumps({p: self.node_url(p) for p in self.provinces}),
+                "PLS_MEMBER_ID": HUB,
+                "PLS_NATS_CREDS": str(self.trust.creds(HUB)),
+                "PLS_HUB_NODE_TOKEN_FILE": str(self.var_dir / "trust" / "tokens" / f"{HUB}.jwt"),
             }
         )
 
@@ -161,9 +203,19 @@ class Federation:
                 "url": self.nats_url,
                 "monitor": self.nats.monitor_url,
                 "store": str((self.var_dir / "nats" / "jetstream").resolve()),
-                "credentials": None,
+                "credentials": str(self.trust.creds(OPERATOR).resolve()),
             },
-            "hub": {"url": self.hub_url, "docs": f"{self.hub_url}/docs"},
+            "trust": {
+                "registry": str(self.trust.registry_path.resolve()),
+                "nats_credentials": str((self.var_dir / "trust" / "creds").resolve()),
+                "tokens": str((self.var_dir / "trust" / "tokens").resolve()),
+                "issuer_key": str(self.trust.issuer_key.resolve()),
+            },
+            "hub": {
+                "url": self.hub_url,
+                "docs": f"{self.hub_url}/docs",
+                "dashboard": f"{self.hub_url}/#token={self.token('staff')}",
+            },
             "directory": None,
             "complaints": None,
             "provinces": {
@@ -173,6 +225,7 @@ class Federation:
                     "docs": f"{self.node_url(p)}/docs",
                     "stream": f"PLS_{p}",
                     "subjects": f"pls.{p}.>",
+                    "operator_token": str(self.var_dir / "trust" / "tokens" / f"operator-{p}.jwt"),
                 }
                 for p in self.provinces
             },

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pls.trust.registry import FederationRegistry
+
 DEVELOPMENT_SECRET = "development-only-secret"
 
 
@@ -19,6 +21,8 @@ class CommonSettings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     nats_url: str = "nats://127.0.0.1:14222"
     nats_creds: Path | None = None
+    member_id: str | None = None
+    trust_registry: Path | None = None
     var_dir: Path = Path("var")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
@@ -28,6 +32,19 @@ class CommonSettings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    def registry(self) -> FederationRegistry:
+        """The federation registry; every service needs it (nothing runs unauthenticated)."""
+        if self.trust_registry is None:
+            raise SystemExit(
+                "PLS_TRUST_REGISTRY is not set: give the federation registry (see `pls nats-config`)"
+            )
+        return FederationRegistry.load(self.trust_registry)
+
+    def require_member(self) -> str:
+        if not self.member_id or self.nats_creds is None:
+            raise SystemExit("PLS_MEMBER_ID and PLS_NATS_CREDS name this service's NATS identity")
+        return self.member_id
 
     def require_real_secret(self, name: str, value: SecretStr) -> None:
         """Outside development a service refuses to run on a default secret."""

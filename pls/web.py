@@ -170,6 +170,7 @@ def install_common(app: FastAPI, service: str, *, max_body_bytes: int = 1_048_57
 
     app.add_middleware(_Observed, service=service)
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(_SecurityHeaders)
 
 
 class _BodyLimit:
@@ -206,6 +207,44 @@ class _BodyLimit:
             await problem(413, f"request body over {self.max_bytes} bytes", "PayloadTooLarge")(
                 scope, receive, send
             )
+
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+        b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+        b"https://fastapi.tiangolo.com; frame-ancestors 'none'",
+    ),
+]
+
+
+class _SecurityHeaders:
+    """Security headers on every response; API answers are never cached (they may hold personal data)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = scope["path"].startswith("/v1/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += SECURITY_HEADERS
+                if is_api:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 class _TooLarge(Exception):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pls.natsserver import NatsServer
+from pls.trust.local import LocalTrust, create_local_trust
 
 POSTGRES_URL = os.environ.get("PLS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -39,9 +40,22 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    """A real nats-server with JetStream on free ports, for the whole session."""
-    server = NatsServer(tmp_path_factory.mktemp("nats"), free_port(), free_port()).start()
+def trust(tmp_path_factory: pytest.TempPathFactory) -> LocalTrust:
+    """Registry, keys, secrets and token issuer for every origin and service, as `pls up` makes."""
+    return create_local_trust(tmp_path_factory.mktemp("trust"))
+
+
+@pytest.fixture(scope="session")
+def nats_server(
+    tmp_path_factory: pytest.TempPathFactory, trust: LocalTrust
+) -> Iterator[NatsServer]:
+    """A real nats-server with JetStream on free ports and the registry's authorization."""
+    server = NatsServer(
+        tmp_path_factory.mktemp("nats"),
+        free_port(),
+        free_port(),
+        extra_config=trust.nats_config_path.read_text(),
+    ).start()
     yield server
     server.stop()
 

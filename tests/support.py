@@ -16,6 +16,8 @@ import uvicorn
 from nats.js import JetStreamContext
 
 from pls.settings import CommonSettings
+from pls.trust.local import HUB, OPERATOR, LocalTrust, province_member
+from pls.trust.natsconfig import inbox_prefix
 from services.ministry_hub.bootstrap import HubRuntime
 from services.ministry_hub.bootstrap import build_runtime as build_hub
 from services.ministry_hub.settings import HubSettings
@@ -59,11 +61,19 @@ def wait_sync(
 
 
 @asynccontextmanager
-async def jetstream(url: str) -> AsyncIterator[JetStreamContext]:
-    """A NATS connection for the duration of a block, closed however the block ends."""
-    client = await nats.connect(url)
+async def jetstream(
+    url: str, trust: LocalTrust, member: str = OPERATOR
+) -> AsyncIterator[JetStreamContext]:
+    """A NATS connection as a registry member (the bus operator by default), closed afterwards."""
+    client = await nats.connect(
+        url,
+        nkeys_seed=str(trust.creds(member)),
+        inbox_prefix=inbox_prefix(member),
+        connect_timeout=2,
+        allow_reconnect=False,
+    )
     try:
-        yield client.jetstream()
+        yield client.jetstream(timeout=3)
     finally:
         await client.close()
 
@@ -78,18 +88,24 @@ class Node:
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
+    trust: LocalTrust | None = None
+
     @classmethod
     def build(
         cls,
         tmp: Path,
         province: str,
         nats_url: str,
+        trust: LocalTrust,
         *,
         database: str | None = None,
         schema: str | None = None,
         checkpoint_interval: float = 3600.0,
         relay: bool = True,
+        cipher: bool = True,
+        signing_seed: Path | None = None,
     ) -> Node:
+        member = province_member(province)
         settings = NodeSettings(
             province=province,
             database=database,
@@ -97,9 +113,23 @@ class Node:
             port=free_port(),
             checkpoint_interval=checkpoint_interval,
             relay_enabled=relay,
+            signing_seed=signing_seed or trust.signing_seed(member),
+            pseudonym_secret_file=trust.pseudonym_secret(province),
+            cipher_key_file=trust.cipher_key(province) if cipher else None,
         )
-        common = CommonSettings(var_dir=tmp, nats_url=nats_url)
-        return cls(province, build_node(settings, common))
+        common = CommonSettings(
+            var_dir=tmp,
+            nats_url=nats_url,
+            trust_registry=trust.registry_path,
+            member_id=member,
+            nats_creds=trust.creds(member),
+        )
+        return cls(province, build_node(settings, common), trust=trust)
+
+    def headers(self) -> dict[str, str]:
+        """An operator of this province's bearer token."""
+        assert self.trust is not None
+        return {"Authorization": f"Bearer {self.trust.operator_token(self.province)}"}
 
     @property
     def app(self) -> Any:
@@ -181,6 +211,7 @@ class Hub:
         schema: str,
         provinces: list[str],
         nats_url: str,
+        trust: LocalTrust,
         node_urls: dict[str, str] | None = None,
         *,
         gap_timeout: float = 1.0,
@@ -193,8 +224,15 @@ class Hub:
             node_urls=node_urls or {},
             gap_timeout=gap_timeout,
             durable=durable,
+            node_token=trust.service_token(HUB),
         )
-        return cls(build_hub(settings, CommonSettings(nats_url=nats_url)), provinces)
+        common = CommonSettings(
+            nats_url=nats_url,
+            trust_registry=trust.registry_path,
+            member_id=HUB,
+            nats_creds=trust.creds(HUB),
+        )
+        return cls(build_hub(settings, common), provinces)
 
     async def start(self) -> Hub:
         await self.runtime.start()

@@ -19,6 +19,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from pls.intake.intake import Batch, Delivery, Intake, SourceState
 from pls.tasks import cancel_and_wait
 from pls.telemetry import exporting, record_span
+from pls.trust.registry import FederationRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -62,8 +63,10 @@ class Applier:
         backfill_limit: int = 1000,
         interested_in: Callable[[str], bool] | None = None,
         name: str = "hub",
+        registry: FederationRegistry | None = None,
     ) -> None:
         self.name = name
+        self.registry = registry
         self.projection = projection
         self.queue = queue
         self.acknowledge = acknowledge
@@ -72,7 +75,7 @@ class Applier:
         self.linger = linger
         self.gap_timeout = gap_timeout
         self.backfill_limit = backfill_limit
-        self.intake = Intake(projection.sources(), interested_in=interested_in)
+        self.intake = Intake(projection.sources(), interested_in=interested_in, registry=registry)
         self.last_error: str | None = None
         self.backfill_errors: dict[str, str] = {}
         self._backfilling: dict[str, asyncio.Task[None]] = {}

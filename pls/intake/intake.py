@@ -2,8 +2,9 @@
 
 Per source (a province, or the ministry's own services) the intake knows the last applied
 `sequence` and the running hash through it. A delivery is:
-- refused (dead-lettered, sequence untouched) when it is not a CloudEvent, or its source, subject
-  and stream disagree: nobody may speak for another origin;
+- refused (dead-lettered, sequence untouched) when it is not a CloudEvent, its source, subject
+  and stream disagree, or it is not signed by a key the registry lists for its origin: nobody may
+  speak for another origin;
 - dropped as a duplicate when its sequence was already applied;
 - held when it comes after a gap, until the gap is filled from the stream or by backfill;
 - applied in sequence order otherwise. A payload that fails its schema is dead-lettered but still
@@ -31,6 +32,8 @@ from contracts.events.base import EventData
 from contracts.events.checkpoint import CheckpointPublished
 from contracts.registry import REGISTRY, PayloadInvalid, UnknownEventType
 from contracts.subjects import origin_of_source, parse_subject
+from pls.trust.registry import FederationRegistry
+from pls.trust.signing import signature_problem
 
 ZERO_HASH = "0" * 64
 CHECKPOINT_TYPE_PREFIX = "cn.gov.moj.pls.checkpoint."
@@ -124,9 +127,12 @@ class Intake:
         *,
         max_held: int = 50_000,
         interested_in: Callable[[str], bool] | None = None,
+        registry: FederationRegistry | None = None,
     ) -> None:
         self.sources: dict[str, SourceState] = {s.origin: s for s in sources}
         self.interested_in = interested_in
+        # Without a registry signatures are not checked: only unit tests of ordering do that.
+        self.registry = registry
         self.max_held = max_held
         self._held: dict[str, dict[int, _Held]] = {}
         self._gap_since: dict[str, float] = {}
@@ -141,6 +147,10 @@ class Intake:
             value = load_json(delivery.body)
             envelope = parse_envelope(value)
             self._check_origin(delivery, envelope)
+            if self.registry is not None:
+                problem = signature_problem(value, delivery.origin, self.registry)
+                if problem is not None:
+                    raise EnvelopeError(problem)
         except EnvelopeError as error:
             self._refuse(delivery, str(error))
             return

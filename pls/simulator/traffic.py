@@ -59,6 +59,7 @@ class ProvinceState:
     province: str
     url: str
     counties: tuple[str, ...]
+    token: str | None = None
     agencies: dict[str, list[Agency]] = field(default_factory=dict)
 
     def agency_for(
@@ -79,21 +80,23 @@ class Simulator:
         day_seconds: float = 5.0,
         seed: int | None = None,
         concurrency: int = 32,
-        headers: dict[str, str] | None = None,
+        tokens: dict[str, str] | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.rate = rate
         self.day_seconds = day_seconds
         self.provinces = {
-            code: ProvinceState(code, url.rstrip("/"), divisions.counties_of(code))
+            code: ProvinceState(
+                code, url.rstrip("/"), divisions.counties_of(code), (tokens or {}).get(code)
+            )
             for code, url in nodes.items()
         }
+        self._token_of = {state.url: state.token for state in self.provinces.values()}
         weights = {code: cal.POPULATION_MILLIONS[code] for code in self.provinces}
         self.province_weights = weights
         self.mix = cal.service_mix()
         self.client = httpx.AsyncClient(
             timeout=15.0,
-            headers=headers or {},
             limits=httpx.Limits(max_connections=concurrency * 2),
         )
         self.semaphore = asyncio.Semaphore(concurrency)
@@ -109,6 +112,9 @@ class Simulator:
         self, url: str, body: dict[str, Any] | None = None, key: str | None = None
     ) -> dict[str, Any] | None:
         headers = {"Idempotency-Key": key} if key else {}
+        token = next((t for base, t in self._token_of.items() if url.startswith(base)), None)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         async with self.semaphore:
             for attempt in range(3):
                 try:

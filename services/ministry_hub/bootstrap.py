@@ -25,6 +25,7 @@ from pls.intake.streams import StreamConsumers, acknowledge
 from pls.settings import CommonSettings
 from pls.sqlstore import open_database
 from pls.tasks import cancel_and_wait
+from pls.trust.tokens import TokenVerifier
 from pls.web import install_common, ops_router
 from services.ministry_hub.adapters.queries import NationalQueries, name_of
 from services.ministry_hub.adapters.readmodel import NationalReadModel
@@ -51,6 +52,7 @@ class HubRuntime:
     applier: Applier
     queue: asyncio.Queue[Delivery]
     journal: JournalClient
+    tokens: TokenVerifier
     client: Client | None = None
     consumers: StreamConsumers | None = None
     connected: bool = False
@@ -69,6 +71,7 @@ class HubRuntime:
                     self.common.nats_url,
                     name="ministry-hub",
                     creds=self.common.nats_creds,
+                    member_id=self.common.member_id,
                     on_state=self._state,
                 )
                 break
@@ -176,13 +179,17 @@ class HubRuntime:
 
 
 def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
+    registry = common.registry()
+    common.require_member()
     db = open_database(settings.database_url(common.var_dir), schema=settings.schema_name)
     readmodel = NationalReadModel(db)
     projection = NationalProjection(
         readmodel, load_rules(settings.deadline_rules), WorkingCalendar()
     )
     queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=20_000)
-    journal = JournalClient({p: settings.node_url(p) for p in settings.provinces})
+    journal = JournalClient(
+        {p: settings.node_url(p) for p in settings.provinces}, token=settings.journal_token()
+    )
     applier = Applier(
         projection,
         queue,
@@ -190,9 +197,17 @@ def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
         backfill=journal.fetch,
         max_batch=settings.max_batch,
         gap_timeout=settings.gap_timeout,
+        registry=registry,
     )
     return HubRuntime(
-        settings, common, readmodel, NationalQueries(readmodel), applier, queue, journal
+        settings,
+        common,
+        readmodel,
+        NationalQueries(readmodel),
+        applier,
+        queue,
+        journal,
+        TokenVerifier(registry.issuer),
     )
 
 
@@ -216,6 +231,7 @@ def create_app(runtime: HubRuntime) -> FastAPI:
         lifespan=lifespan,
     )
     api.state.runtime = runtime
+    api.state.tokens = runtime.tokens
     install_common(api, "ministry-hub")
 
     async def ready() -> tuple[bool, dict[str, Any]]:

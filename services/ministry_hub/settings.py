@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.subjects import PROVINCES
@@ -30,6 +30,14 @@ class HubSettings(BaseSettings):
     gap_timeout: float = 3.0
     silent_after: float = 900.0
     deadline_rules: Path | None = None
+    node_token: SecretStr | None = None
+    node_token_file: Path | None = None
+
+    def journal_token(self) -> str | None:
+        """The bearer token the hub shows province nodes when it backfills from their journals."""
+        if self.node_token_file is not None:
+            return self.node_token_file.read_text().strip()
+        return self.node_token.get_secret_value() if self.node_token else None
 
     @field_validator("provinces", mode="before")
     @classmethod

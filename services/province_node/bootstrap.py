@@ -16,6 +16,9 @@ from prometheus_client import Gauge
 
 from pls.settings import CommonSettings
 from pls.sqlstore import open_database
+from pls.trust.keys import SigningKey
+from pls.trust.registry import FederationRegistry
+from pls.trust.tokens import TokenVerifier
 from pls.web import install_common, ops_router, problem
 from services.province_node.adapters.relay import Relay
 from services.province_node.adapters.views import NodeViews
@@ -41,6 +44,7 @@ class NodeRuntime:
     views: NodeViews
     projection: PublicationProjection
     relay: Relay | None
+    tokens: TokenVerifier
 
     def close(self) -> None:
         self.projection.stop()
@@ -48,13 +52,29 @@ class NodeRuntime:
         self.views.db.close()
 
 
+def _signing_key(settings: NodeSettings, registry: FederationRegistry) -> SigningKey:
+    if settings.signing_seed is None:
+        raise SystemExit("PLS_NODE_SIGNING_SEED names the file with the province's signing key")
+    key = SigningKey.from_file(settings.signing_seed)
+    if key.public_key not in registry.signing_keys_for(settings.province):
+        raise SystemExit(
+            f"the signing key in {settings.signing_seed} is not a key of {settings.province} "
+            "in the federation registry"
+        )
+    return key
+
+
 def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime:
-    common.require_real_secret("PLS_NODE_PSEUDONYM_SECRET", settings.pseudonym_secret)
+    registry = common.registry()
+    signer = _signing_key(settings, registry)
+    member = common.require_member()
+    pseudonym_secret = settings.pseudonym_key()
+    common.require_real_secret("PLS_NODE_PSEUDONYM_SECRET", pseudonym_secret)
     url = settings.database_url(common.var_dir)
     views = NodeViews(open_database(url, schema=settings.schema_in_use, synchronous="FULL"))
     app = ProvinceNode(
         settings.province,
-        settings.pseudonym_secret.get_secret_value().encode(),
+        pseudonym_secret.get_secret_value().encode(),
         env=settings.eventsourcing_env(common.var_dir),
     )
     relay = None
@@ -64,6 +84,7 @@ def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime
             province=settings.province,
             nats_url=common.nats_url,
             nats_creds=common.nats_creds,
+            member_id=member,
             batch_size=settings.relay_batch,
             ack_timeout=settings.relay_ack_timeout,
         )
@@ -72,9 +93,12 @@ def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime
         views,
         batch_size=settings.projection_batch,
         checkpoint_interval=settings.checkpoint_interval,
+        signer=signer,
         on_journal_appended=relay.journal_appended if relay else None,
     )
-    return NodeRuntime(settings, common, app, views, projection, relay)
+    return NodeRuntime(
+        settings, common, app, views, projection, relay, TokenVerifier(registry.issuer)
+    )
 
 
 def create_app(runtime: NodeRuntime) -> FastAPI:
@@ -103,6 +127,8 @@ def create_app(runtime: NodeRuntime) -> FastAPI:
         lifespan=lifespan,
     )
     api.state.runtime = runtime
+    api.state.tokens = runtime.tokens
+    api.state.province = province
     install_common(api, f"province-node-{province}")
     _install_domain_errors(api)
 

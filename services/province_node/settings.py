@@ -23,6 +23,10 @@ class NodeSettings(BaseSettings):
     database: str | None = None
     schema_name: str | None = None
     pseudonym_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    pseudonym_secret_file: Path | None = None
+    signing_seed: Path | None = None
+    cipher_key: SecretStr | None = None
+    cipher_key_file: Path | None = None
     relay_enabled: bool = True
     relay_batch: int = 1000
     relay_ack_timeout: float = 10.0
@@ -37,6 +41,18 @@ class NodeSettings(BaseSettings):
             raise ValueError(f"{value!r} is not one of the 32 provincial platform codes")
         return value
 
+    def pseudonym_key(self) -> SecretStr:
+        """The province's pseudonymisation secret (from a file when one is given)."""
+        if self.pseudonym_secret_file is not None:
+            return SecretStr(self.pseudonym_secret_file.read_text().strip())
+        return self.pseudonym_secret
+
+    def encryption_key(self) -> str | None:
+        """The event store's AES key (base64), when encryption at rest is configured."""
+        if self.cipher_key_file is not None:
+            return self.cipher_key_file.read_text().strip()
+        return self.cipher_key.get_secret_value() if self.cipher_key else None
+
     def listen_port(self) -> int:
         return self.port if self.port is not None else ports.node_port(self.province)
 
@@ -46,6 +62,10 @@ class NodeSettings(BaseSettings):
     def eventsourcing_env(self, var_dir: Path) -> dict[str, str]:
         """The eventsourcing persistence settings for this node's event store."""
         url = self.database_url(var_dir)
+        cipher: dict[str, str] = {}
+        key = self.encryption_key()
+        if key:
+            cipher = {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}
         if url.startswith(("postgresql://", "postgres://")):
             from urllib.parse import urlparse
 
@@ -59,12 +79,14 @@ class NodeSettings(BaseSettings):
                 "POSTGRES_PASSWORD": parsed.password or "",
                 "POSTGRES_SCHEMA": self.schema_in_use,
                 "CREATE_TABLE": "y",
+                **cipher,
             }
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": url,
             "SQLITE_LOCK_TIMEOUT": "30",
+            **cipher,
         }
 
     @property

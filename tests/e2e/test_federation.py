@@ -44,6 +44,26 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
     federation.stop()
 
 
+class FederationAuth(httpx.Auth):
+    """The token a user of each service would hold: ministry staff at the hub, an operator of the
+    province at its node."""
+
+    def __init__(self, federation: Federation) -> None:
+        self.by_url = {federation.hub_url: federation.token("staff")}
+        for province in federation.provinces:
+            self.by_url[federation.node_url(province)] = federation.token(f"operator-{province}")
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        for url, token in self.by_url.items():
+            if str(request.url).startswith(url):
+                request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
+def client_for(federation: Federation) -> httpx.Client:
+    return httpx.Client(timeout=10, auth=FederationAuth(federation))
+
+
 def post(
     client: httpx.Client, url: str, body: dict[str, Any] | None = None, **headers: str
 ) -> httpx.Response:
@@ -129,7 +149,7 @@ def national_total(client: httpx.Client, federation: Federation) -> int:
 
 
 def test_national_view_equals_what_each_province_reports(federation: Federation) -> None:
-    with httpx.Client(timeout=10) as client:
+    with client_for(federation) as client:
         for province in PROVINCES:
             register_agency(client, federation.node_url(province), COUNTIES[province][0])
         opened = 0
@@ -157,7 +177,7 @@ def test_national_view_equals_what_each_province_reports(federation: Federation)
 def test_a_retried_post_opens_one_case(federation: Federation) -> None:
     node = federation.node_url("440000")
     body = {"service_type": "consultation", "channel": "hotline_12348", "county": "440106"}
-    with httpx.Client(timeout=10) as client:
+    with client_for(federation) as client:
         before = client.get(f"{node}/v1/statistics").json()["total"]
         first = post(client, f"{node}/v1/cases", body, **{"Idempotency-Key": "hotline-call-778"})
         again = post(client, f"{node}/v1/cases", body, **{"Idempotency-Key": "hotline-call-778"})
@@ -179,7 +199,7 @@ def test_a_retried_post_opens_one_case(federation: Federation) -> None:
 
 def test_bad_requests_get_clear_4xx_and_change_nothing(federation: Federation) -> None:
     node = federation.node_url("510000")
-    with httpx.Client(timeout=10) as client:
+    with client_for(federation) as client:
         before = client.get(f"{node}/v1/statistics").json()["total"]
         wrong_county = post(
             client,
@@ -236,7 +256,7 @@ def test_bad_requests_get_clear_4xx_and_change_nothing(federation: Federation) -
 
 
 def test_killing_the_hub_or_a_node_changes_no_national_total(federation: Federation) -> None:
-    with httpx.Client(timeout=10) as client:
+    with client_for(federation) as client:
         wait_sync(
             lambda: hub_matches_provinces(client, federation), 30, "settled before the faults"
         )
@@ -274,7 +294,7 @@ def test_every_published_message_is_a_valid_cloudevent_without_personal_data(
 ) -> None:
     async def read_all() -> list[tuple[str, bytes, dict[str, Any]]]:
         messages = []
-        async with jetstream(federation.nats_url) as js:
+        async with jetstream(federation.nats_url, federation.trust) as js:
             for province in PROVINCES:
                 info = await js.stream_info(stream_name(province))
                 for sequence in range(info.state.first_seq, info.state.last_seq + 1):
@@ -297,13 +317,13 @@ def test_every_published_message_is_a_valid_cloudevent_without_personal_data(
         assert "13912345678" not in text and "欧阳" not in text
     assert len(ids) == len(messages)
 
-    with httpx.Client(timeout=10) as client:
+    with client_for(federation) as client:
         national = client.get(f"{federation.hub_url}/v1/national/provinces").text
         assert CITIZEN["name"] not in national and CITIZEN["phone"] not in national
 
 
 def test_every_service_answers_health_metrics_and_docs(federation: Federation) -> None:
-    with httpx.Client(timeout=10) as client:
+    with client_for(federation) as client:
         for url in [federation.hub_url, *(federation.node_url(p) for p in PROVINCES)]:
             for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/metrics"):
                 assert client.get(f"{url}{path}").status_code == 200, f"{url}{path}"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import nats
 import pytest
+
+from tests.support import jetstream
 
 
 @pytest.fixture(autouse=True)
-async def empty_streams(nats_server) -> None:
-    client = await nats.connect(nats_server.url)
-    js = client.jetstream()
-    for info in await js.streams_info():
-        if info.config.name.startswith("PLS_"):
-            await js.delete_stream(info.config.name)
-    await client.close()
+async def empty_streams(nats_server, trust) -> None:
+    async with jetstream(nats_server.url, trust) as js:
+        for info in await js.streams_info():
+            if info.config.name.startswith("PLS_"):
+                await js.delete_stream(info.config.name)

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from collections.abc import Awaitable
 from pathlib import Path
 
 from contracts.envelope import build_event, canonical_bytes
 from contracts.events.checkpoint import CheckpointPublished
 from contracts.subjects import stream_name
+from pls.trust.keys import SigningKey
+from pls.trust.signing import sign_event
 from services.province_node.adapters.views import CaseFilter
 from tests.support import Hub, Node, jetstream, until
 
 
 async def test_events_lost_from_the_stream_are_backfilled_from_the_province(
-    tmp_path: Path, nats_server
+    tmp_path: Path, nats_server, trust
 ) -> None:
-    node = Node.build(tmp_path / "node", "440000", nats_server.url).serve_http()
+    node = Node.build(tmp_path / "node", "440000", nats_server.url, trust).serve_http()
     hub = None
     try:
         node.open_cases(10, "440106")
         await until(lambda: node.runtime.relay.position >= node.head() == 20, message="relay done")
-        async with jetstream(nats_server.url) as js:
+        async with jetstream(nats_server.url, trust) as js:
             for sequence in (5, 6, 7, 8):
                 await js.delete_msg(stream_name("440000"), sequence)
 
@@ -30,6 +33,7 @@ async def test_events_lost_from_the_stream_are_backfilled_from_the_province(
             "hub",
             ["440000"],
             nats_server.url,
+            trust,
             node_urls={"440000": node.url},
             gap_timeout=0.5,
             durable="hub-backfill",
@@ -46,14 +50,15 @@ async def test_events_lost_from_the_stream_are_backfilled_from_the_province(
 
 
 async def test_a_gap_is_held_not_skipped_while_the_province_is_unreachable(
-    tmp_path: Path, nats_server
+    tmp_path: Path, nats_server, trust
 ) -> None:
-    node = await Node.build(tmp_path / "node", "450000", nats_server.url).start()
+    node = await Node.build(tmp_path / "node", "450000", nats_server.url, trust).start()
     hub = await Hub.build(
         str(tmp_path / "hub.db"),
         "hub",
         ["450000"],
         nats_server.url,
+        trust,
         node_urls={"450000": "http://127.0.0.1:9"},
         gap_timeout=0.3,
         durable="hub-hold",
@@ -61,7 +66,7 @@ async def test_a_gap_is_held_not_skipped_while_the_province_is_unreachable(
     try:
         node.open_cases(3, "450102")
         await until(lambda: node.runtime.relay.position >= node.head() == 6, message="relay done")
-        async with jetstream(nats_server.url) as js:
+        async with jetstream(nats_server.url, trust) as js:
             await js.delete_msg(stream_name("450000"), 2)
         gaps = await until(
             lambda: hub.sequence("450000") == 1 and hub.runtime.applier.gaps(), message="gap held"
@@ -82,11 +87,16 @@ async def test_a_gap_is_held_not_skipped_while_the_province_is_unreachable(
 
 
 async def test_checkpoints_verify_and_a_forged_history_shows_as_diverged(
-    tmp_path: Path, nats_server
+    tmp_path: Path, nats_server, trust
 ) -> None:
-    node = await Node.build(tmp_path / "node", "420000", nats_server.url).start()
+    node = await Node.build(tmp_path / "node", "420000", nats_server.url, trust).start()
     hub = await Hub.build(
-        str(tmp_path / "hub.db"), "hub", ["420000"], nats_server.url, durable="hub-checkpoint"
+        str(tmp_path / "hub.db"),
+        "hub",
+        ["420000"],
+        nats_server.url,
+        trust,
+        durable="hub-checkpoint",
     ).start()
     try:
         node.open_cases(5, "420102")
@@ -99,10 +109,15 @@ async def test_checkpoints_verify_and_a_forged_history_shows_as_diverged(
         state = hub.runtime.applier.intake.sources["420000"]
         assert state.checkpoint_status == "verified"
         assert state.checkpoint_sequence == 10
-        freshness = await hub.runtime.freshness()
-        assert next(r for r in freshness.rows if r.province == "420000").status == "complete"
 
-        # A checkpoint claiming another history than the one applied is caught.
+        async def status() -> str:
+            freshness = await hub.runtime.freshness()
+            return next(r for r in freshness.rows if r.province == "420000").status
+
+        await until(lambda: _is(status(), "complete"), message="province complete")
+
+        # A checkpoint, properly signed by the province, claiming another history than the one the
+        # hub applied (as after tampering with the province's store) is caught.
         forged = CheckpointPublished(through_sequence=11, running_hash="ab" * 32)
         event = build_event(
             forged,
@@ -113,14 +128,18 @@ async def test_checkpoints_verify_and_a_forged_history_shows_as_diverged(
             sequence=12,
             time=datetime.now(UTC),
         )
-        async with jetstream(nats_server.url) as js:
-            await js.publish("pls.420000.checkpoint.published", canonical_bytes(event))
+        signed = sign_event(event, SigningKey.from_file(trust.signing_seed("province-420000")))
+        async with jetstream(nats_server.url, trust) as js:
+            await js.publish("pls.420000.checkpoint.published", canonical_bytes(signed))
         await until(
             lambda: hub.runtime.applier.intake.sources["420000"].checkpoint_status == "diverged",
             message="divergence detected",
         )
-        freshness = await hub.runtime.freshness()
-        assert next(r for r in freshness.rows if r.province == "420000").status == "diverged"
+        assert await status() == "diverged"
     finally:
         await hub.stop()
         await node.stop()
+
+
+async def _is(value: Awaitable[str], expected: str) -> bool:
+    return await value == expected

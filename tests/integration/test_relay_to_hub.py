@@ -32,16 +32,17 @@ def hub_totals(hub: Hub, province: str) -> dict[str, object]:
 
 
 async def test_hub_counts_exactly_what_each_province_recorded(
-    tmp_path: Path, nats_server, backend: tuple[str, str]
+    tmp_path: Path, nats_server, trust, backend: tuple[str, str]
 ) -> None:
     database, schema = backend
-    guangdong = await Node.build(tmp_path / "gd", "440000", nats_server.url).start()
-    beijing = await Node.build(tmp_path / "bj", "110000", nats_server.url).start()
+    guangdong = await Node.build(tmp_path / "gd", "440000", nats_server.url, trust).start()
+    beijing = await Node.build(tmp_path / "bj", "110000", nats_server.url, trust).start()
     hub = await Hub.build(
         database,
         schema,
         ["440000", "110000"],
         nats_server.url,
+        trust,
         durable=f"hub-{schema}-{tmp_path.name[:20]}",
     ).start()
     try:
@@ -63,10 +64,10 @@ async def test_hub_counts_exactly_what_each_province_recorded(
         await beijing.stop()
 
 
-async def test_republished_events_are_counted_once(tmp_path: Path, nats_server) -> None:
-    node = await Node.build(tmp_path / "node", "440000", nats_server.url).start()
+async def test_republished_events_are_counted_once(tmp_path: Path, nats_server, trust) -> None:
+    node = await Node.build(tmp_path / "node", "440000", nats_server.url, trust).start()
     hub = await Hub.build(
-        str(tmp_path / "hub.db"), "hub", ["440000"], nats_server.url, durable="hub-dup"
+        str(tmp_path / "hub.db"), "hub", ["440000"], nats_server.url, trust, durable="hub-dup"
     ).start()
     try:
         node.open_cases(20, GUANGZHOU_TIANHE)
@@ -75,7 +76,7 @@ async def test_republished_events_are_counted_once(tmp_path: Path, nats_server) 
 
         # Re-send every event with a fresh Nats-Msg-Id, so the stream stores the copies too.
         entries = node.runtime.views.journal_after(0, 1000)
-        async with jetstream(nats_server.url) as js:
+        async with jetstream(nats_server.url, trust) as js:
             for entry in entries:
                 await js.publish(
                     entry.subject, entry.body, headers={"Nats-Msg-Id": f"copy-{entry.event_id}"}
@@ -91,11 +92,13 @@ async def test_republished_events_are_counted_once(tmp_path: Path, nats_server) 
 
 
 async def test_restarting_relay_and_hub_loses_nothing_and_counts_nothing_twice(
-    tmp_path: Path, nats_server
+    tmp_path: Path, nats_server, trust
 ) -> None:
-    node = await Node.build(tmp_path / "node", "510000", nats_server.url).start()
+    node = await Node.build(tmp_path / "node", "510000", nats_server.url, trust).start()
     hub_db = str(tmp_path / "hub.db")
-    hub = await Hub.build(hub_db, "hub", ["510000"], nats_server.url, durable="hub-restart").start()
+    hub = await Hub.build(
+        hub_db, "hub", ["510000"], nats_server.url, trust, durable="hub-restart"
+    ).start()
     try:
         node.open_cases(15, "510104")
         await hub.caught_up(node)
@@ -105,7 +108,11 @@ async def test_restarting_relay_and_hub_loses_nothing_and_counts_nothing_twice(
         node.open_cases(10, "510104")
         assert hub.totals("510000")["total"] == 15
         node.runtime.relay = type(node.runtime.relay)(
-            node.runtime.views, province="510000", nats_url=nats_server.url
+            node.runtime.views,
+            province="510000",
+            nats_url=nats_server.url,
+            nats_creds=trust.creds("province-510000"),
+            member_id="province-510000",
         )
         node.runtime.projection.on_journal_appended = node.runtime.relay.journal_appended
         await node.runtime.relay.start()
@@ -116,14 +123,14 @@ async def test_restarting_relay_and_hub_loses_nothing_and_counts_nothing_twice(
         await hub.stop()
         node.open_cases(5, "510104")
         hub = await Hub.build(
-            hub_db, "hub", ["510000"], nats_server.url, durable="hub-restart"
+            hub_db, "hub", ["510000"], nats_server.url, trust, durable="hub-restart"
         ).start()
         await hub.caught_up(node)
         assert hub.totals("510000")["total"] == 30
         assert hub.totals("510000")["by_status"] == {"concluded": 30}
         # The relay rewound by hand re-publishes everything: the stream's duplicate window drops
         # the copies (same Nats-Msg-Id), and the national total stays 30.
-        async with jetstream(nats_server.url) as js:
+        async with jetstream(nats_server.url, trust) as js:
             stored = (await js.stream_info(stream_name("510000"))).state.messages
             node.runtime.relay.rewind(0)
             await until(lambda: node.runtime.relay.position >= node.head(), message="republished")
@@ -135,11 +142,11 @@ async def test_restarting_relay_and_hub_loses_nothing_and_counts_nothing_twice(
 
 
 async def test_bad_messages_are_dead_lettered_and_the_hub_carries_on(
-    tmp_path: Path, nats_server
+    tmp_path: Path, nats_server, trust
 ) -> None:
-    node = await Node.build(tmp_path / "node", "330000", nats_server.url).start()
+    node = await Node.build(tmp_path / "node", "330000", nats_server.url, trust).start()
     hub = await Hub.build(
-        str(tmp_path / "hub.db"), "hub", ["330000"], nats_server.url, durable="hub-poison"
+        str(tmp_path / "hub.db"), "hub", ["330000"], nats_server.url, trust, durable="hub-poison"
     ).start()
     try:
         node.open_cases(3, "330102")
@@ -147,7 +154,7 @@ async def test_bad_messages_are_dead_lettered_and_the_hub_carries_on(
         forged = node.runtime.views.journal_after(0, 1)[0].body.replace(
             b"/pls/330000/province-node", b"/pls/110000/province-node"
         )
-        async with jetstream(nats_server.url) as js:
+        async with jetstream(nats_server.url, trust) as js:
             await js.publish("pls.330000.case.opened", b"not json", stream=stream_name("330000"))
             await js.publish("pls.330000.case.opened", b'{"specversion": "1.0"}')
             await js.publish("pls.330000.case.opened", forged)
@@ -168,14 +175,14 @@ async def test_bad_messages_are_dead_lettered_and_the_hub_carries_on(
 
 @pytest.mark.postgres
 async def test_node_on_postgresql_publishes_to_the_hub(
-    tmp_path: Path, nats_server, postgres_url: str, pg_schema: str
+    tmp_path: Path, nats_server, trust, postgres_url: str, pg_schema: str
 ) -> None:
     node = Node.build(
-        tmp_path / "node", "320000", nats_server.url, database=postgres_url, schema=pg_schema
+        tmp_path / "node", "320000", nats_server.url, trust, database=postgres_url, schema=pg_schema
     )
     await node.start()
     hub = await Hub.build(
-        str(tmp_path / "hub.db"), "hub", ["320000"], nats_server.url, durable="hub-pg-node"
+        str(tmp_path / "hub.db"), "hub", ["320000"], nats_server.url, trust, durable="hub-pg-node"
     ).start()
     try:
         node.open_cases(12, "320102")

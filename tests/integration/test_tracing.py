@@ -11,18 +11,21 @@ from pls.telemetry import configure_tracing
 from tests.support import Hub, Node, until
 
 
-async def test_command_publish_and_apply_share_one_trace(tmp_path: Path, nats_server) -> None:
+async def test_command_publish_and_apply_share_one_trace(
+    tmp_path: Path, nats_server, trust
+) -> None:
     exporter = InMemorySpanExporter()
     configure_tracing("test", span_exporter=exporter)
-    node = Node.build(tmp_path / "node", "440000", nats_server.url).serve_http()
+    node = Node.build(tmp_path / "node", "440000", nats_server.url, trust).serve_http()
     hub = await Hub.build(
-        str(tmp_path / "hub.db"), "hub", ["440000"], nats_server.url, durable="hub-trace"
+        str(tmp_path / "hub.db"), "hub", ["440000"], nats_server.url, trust, durable="hub-trace"
     ).start()
     try:
         async with httpx.AsyncClient() as client:
             response = await client.post(
                 f"{node.url}/v1/cases",
                 json={"service_type": "consultation", "channel": "web", "county": "440106"},
+                headers=node.headers(),
             )
         assert response.status_code == 201
         await hub.caught_up(node)

@@ -52,6 +52,7 @@ class Relay:
         province: str,
         nats_url: str,
         nats_creds: Path | None = None,
+        member_id: str | None = None,
         batch_size: int = 1000,
         ack_timeout: float = 10.0,
         ensure_stream: bool = True,
@@ -62,6 +63,7 @@ class Relay:
         self.stream = stream_name(province)
         self.nats_url = nats_url
         self.nats_creds = nats_creds
+        self.member_id = member_id
         self.batch_size = batch_size
         self.ack_timeout = ack_timeout
         self.ensure_stream = ensure_stream
@@ -120,6 +122,7 @@ class Relay:
                     self.nats_url,
                     name=f"relay-{self.province}",
                     creds=self.nats_creds,
+                    member_id=self.member_id,
                     on_state=self._set_connected,
                 )
                 js = self._client.jetstream(timeout=self.ack_timeout)

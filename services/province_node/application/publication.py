@@ -25,6 +25,8 @@ from contracts.events.base import EventData
 from contracts.events.checkpoint import CheckpointPublished
 from contracts.registry import REGISTRY
 from pls.sqlstore import Cursor, Database
+from pls.trust.keys import SigningKey
+from pls.trust.signing import sign_event
 from services.province_node.adapters.translation import to_contract
 from services.province_node.adapters.views import PROJECTION, NodeViews
 from services.province_node.application.node import NAMESPACE, ProvinceNode
@@ -61,7 +63,9 @@ class PublicationProjection:
         batch_size: int = 500,
         checkpoint_interval: float = 60.0,
         on_journal_appended: Callable[[int], None] | None = None,
+        signer: SigningKey,
     ) -> None:
+        self.signer = signer
         self.app = app
         self.views = views
         self.db: Database = views.db
@@ -195,18 +199,17 @@ class PublicationProjection:
         traceparent: str | None,
     ) -> tuple[Any, ...]:
         event_type = REGISTRY.of(data)
-        body = canonical_bytes(
-            build_event(
-                data,
-                origin=self.province,
-                service=SERVICE,
-                subject=subject,
-                event_id=event_id,
-                sequence=journal.sequence,
-                time=moment,
-                traceparent=traceparent,
-            )
+        event = build_event(
+            data,
+            origin=self.province,
+            service=SERVICE,
+            subject=subject,
+            event_id=event_id,
+            sequence=journal.sequence,
+            time=moment,
+            traceparent=traceparent,
         )
+        body = canonical_bytes(sign_event(event, self.signer))
         journal.running_hash = chain_hash(journal.running_hash, body)
         return (
             journal.sequence,

@@ -7,11 +7,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from contracts.subjects import PROVINCES
 from pls import divisions
 from pls.deadlines import CHINA
+from pls.trust.http import requires
+from pls.trust.tokens import Role
 from pls.web import InvalidInput, Problem
 from services.ministry_hub.adapters.queries import Scope, name_of
 from services.ministry_hub.domain.national import FLOW_FIELDS
@@ -31,7 +33,12 @@ from services.ministry_hub.entrypoints.models import (
     TimeSeries,
 )
 
-router = APIRouter(prefix="/v1/national", tags=["national"], responses={422: {"model": Problem}})
+router = APIRouter(
+    prefix="/v1/national",
+    tags=["national"],
+    dependencies=[Depends(requires(Role.MINISTRY_STAFF))],
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 422: {"model": Problem}},
+)
 
 
 def _ratio(part: float, whole: float) -> float | None:

@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from contracts.subjects import ORIGINS
-from pls.web import InvalidInput, Page, page_beyond_end
+from pls.trust.http import requires
+from pls.trust.tokens import Role
+from pls.web import InvalidInput, Page, Problem, page_beyond_end
 from services.ministry_hub.entrypoints.api.deps import Runtime
 from services.ministry_hub.entrypoints.models import DeadLetterRead, Freshness
 
-router = APIRouter(prefix="/v1", tags=["supervision"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["supervision"],
+    dependencies=[Depends(requires(Role.MINISTRY_STAFF))],
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+)
 
 
 @router.get("/national/freshness", response_model=Freshness)

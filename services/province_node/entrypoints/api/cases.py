@@ -6,14 +6,14 @@ import hashlib
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from contracts.vocabulary import CaseStatus, Channel, ServiceType
 from pls.web import InvalidInput, Page, Problem, page_beyond_end
 from services.province_node.adapters.views import CaseFilter
 from services.province_node.domain.case import Applicant
 from services.province_node.domain.context import acting
-from services.province_node.entrypoints.api.deps import Command, Node, Views
+from services.province_node.entrypoints.api.deps import Command, Node, Views, operator
 from services.province_node.entrypoints.models import (
     CallbackCreate,
     CaseAssign,
@@ -28,11 +28,15 @@ from services.province_node.entrypoints.models import (
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem},
+    403: {"model": Problem},
     404: {"model": Problem},
     409: {"model": Problem},
     422: {"model": Problem},
 }
-router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=ERRORS)
+router = APIRouter(
+    prefix="/v1/cases", tags=["cases"], responses=ERRORS, dependencies=[Depends(operator)]
+)
 
 
 @router.post("", response_model=CaseRead, status_code=status.HTTP_201_CREATED)

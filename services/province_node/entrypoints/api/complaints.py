@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from contracts.vocabulary import ComplaintStatus
 from pls.web import InvalidInput, Page, Problem, page_beyond_end
 from services.province_node.domain.case import Applicant
 from services.province_node.domain.context import acting
-from services.province_node.entrypoints.api.deps import Command, Node, Views
+from services.province_node.entrypoints.api.deps import Command, Node, Views, operator
 from services.province_node.entrypoints.models import (
     ComplaintCreate,
     ComplaintRead,
@@ -20,11 +20,15 @@ from services.province_node.entrypoints.models import (
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem},
+    403: {"model": Problem},
     404: {"model": Problem},
     409: {"model": Problem},
     422: {"model": Problem},
 }
-router = APIRouter(prefix="/v1/complaints", tags=["complaints"], responses=ERRORS)
+router = APIRouter(
+    prefix="/v1/complaints", tags=["complaints"], responses=ERRORS, dependencies=[Depends(operator)]
+)
 
 
 @router.post("", response_model=ComplaintRead, status_code=status.HTTP_201_CREATED)

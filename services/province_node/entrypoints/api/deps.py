@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Header, Request
 
 from pls.telemetry import current_traceparent
+from pls.trust.http import province_scoped
+from pls.trust.tokens import Principal, Role
 from services.province_node.adapters.views import NodeViews
 from services.province_node.application.node import ProvinceNode
 from services.province_node.domain.context import CommandContext
@@ -27,7 +29,16 @@ def get_views(request: Request) -> NodeViews:
     return get_runtime(request).views
 
 
+# Who may do what at a node: operators of this province work on its records; the ministry's
+# services and staff read what it published.
+operator = province_scoped(Role.PROVINCE_OPERATOR)
+reader_of_publications = province_scoped(
+    Role.PROVINCE_OPERATOR, Role.FEDERATION_SERVICE, Role.MINISTRY_STAFF
+)
+
+
 def command_context(
+    principal: Annotated[Principal, Depends(operator)],
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -36,13 +47,10 @@ def command_context(
             description="Repeat a request safely: the same key never acts twice.",
         ),
     ] = None,
-    actor: Annotated[
-        str | None,
-        Header(alias="X-Actor", max_length=128, description="Operator who issues the command."),
-    ] = None,
 ) -> CommandContext:
+    """The command's actor (the token's subject), trace and idempotency key."""
     return CommandContext(
-        actor=actor, traceparent=current_traceparent(), command_id=idempotency_key
+        actor=principal.subject, traceparent=current_traceparent(), command_id=idempotency_key
     )
 
 

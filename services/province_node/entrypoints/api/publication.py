@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from contracts.envelope import CONTENT_TYPE
 from contracts.vocabulary import Channel, ServiceType
+from pls.web import Problem
 from services.province_node.adapters.views import CaseFilter
-from services.province_node.entrypoints.api.deps import Runtime, Views
+from services.province_node.entrypoints.api.deps import Runtime, Views, reader_of_publications
 from services.province_node.entrypoints.models import (
     CaseStatistics,
     JournalHead,
@@ -17,7 +18,12 @@ from services.province_node.entrypoints.models import (
     RelayStatus,
 )
 
-router = APIRouter(prefix="/v1", tags=["publication"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["publication"],
+    dependencies=[Depends(reader_of_publications)],
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+)
 
 
 @router.get("/statistics", response_model=CaseStatistics)

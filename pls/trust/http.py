@@ -1,0 +1,82 @@
+"""HTTP authentication and roles for every service: 401 without a valid token, 403 without the role.
+
+A service puts its `TokenVerifier` on `app.state.tokens`; routes declare what they need with
+`Depends(requires(Role.MINISTRY_STAFF))`, or, at a province node, `operator_of_this_province`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pls.trust.tokens import Principal, Role, TokenRejected, TokenVerifier
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from the federation's identity provider.")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail=detail,
+        headers={"WWW-Authenticate": 'Bearer realm="pls"'},
+    )
+
+
+def authenticated(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from a valid bearer token; 401 otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("a bearer token is required")
+    verifier: TokenVerifier = request.app.state.tokens
+    try:
+        principal = verifier.verify(credentials.credentials)
+    except TokenRejected as error:
+        raise _unauthorized(str(error)) from None
+    request.state.principal = principal
+    return principal
+
+
+Authenticated = Annotated[Principal, Depends(authenticated)]
+
+
+def requires(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that admits callers holding any of `roles`."""
+    names = {role.value for role in roles}
+
+    def check(principal: Authenticated) -> Principal:
+        if not principal.roles & names:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this needs the role {' or '.join(sorted(names))}",
+            )
+        return principal
+
+    return check
+
+
+def province_scoped(*roles: Role) -> Callable[[Request, Principal], Principal]:
+    """Callers with `roles` whose `province` claim is this node's province (`app.state.province`)."""
+    names = {role.value for role in roles}
+
+    def check(request: Request, principal: Authenticated) -> Principal:
+        province = request.app.state.province
+        held = principal.roles & names
+        if not held:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this needs the role {' or '.join(sorted(names))}",
+            )
+        # An operator acts for one province only; the other roles are national.
+        if held == {Role.PROVINCE_OPERATOR.value} and principal.province != province:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this token is for province {principal.province}, not {province}",
+            )
+        return principal
+
+    return check
