@@ -32,7 +32,7 @@ async def freshness(runtime: Runtime) -> Freshness:
 async def dead_letters(
     runtime: Runtime,
     origin: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[DeadLetterRead] | Response:
     """Every refused delivery with its reason, source and time, newest first."""

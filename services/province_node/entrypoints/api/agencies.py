@@ -58,7 +58,7 @@ def list_agencies(
     views: Views,
     agency_type: AgencyType | None = None,
     county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AgencySummaryRead] | Response:
     """Agencies of this province, by name, filtered and paged."""

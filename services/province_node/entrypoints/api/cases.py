@@ -70,7 +70,7 @@ def list_cases(
     county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     received_from: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}")] = None,
     received_to: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[CaseSummaryRead] | Response:
     """Cases of this province, newest first, filtered and paged."""

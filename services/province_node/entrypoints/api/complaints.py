@@ -61,7 +61,7 @@ def file_complaint(
 def list_complaints(
     views: Views,
     complaint_status: Annotated[ComplaintStatus | None, Query(alias="status")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[ComplaintSummaryRead] | Response:
     """Complaints received by this province, newest first."""
