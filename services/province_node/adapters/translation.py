@@ -24,6 +24,20 @@ def to_contract(event: Any) -> EventData | None:
     return None
 
 
+@singledispatch
+def kept_for_older_subscribers(event: Any) -> list[EventData]:
+    """Events of an older contract still published beside the current one, for a while."""
+    return []
+
+
+def published_events(event: Any) -> list[EventData]:
+    """Everything a domain event publishes, in journal order: its contract event first."""
+    primary = to_contract(event)
+    if primary is None:
+        return []
+    return [primary, *kept_for_older_subscribers(event)]
+
+
 def _id(event: Any) -> str:
     return str(event.originator_id)
 
