@@ -259,3 +259,10 @@ class PublicationProjection(JournalWriter):
             "UPDATE complaints SET status = ?, updated_at = ? WHERE id = ?",
             (event.status, _iso(event.timestamp), str(event.originator_id)),
         )
+
+    @process_event.register
+    def _(self, event: Complaint.Step, cursor: Cursor) -> None:
+        cursor.execute(
+            "UPDATE complaints SET status = ?, updated_at = ? WHERE id = ?",
+            (event.status, _iso(event.timestamp), str(event.originator_id)),
+        )
