@@ -1,8 +1,9 @@
 """`pls up`: a whole federation on one machine, each service in its own process.
 
-It starts nats-server, creates every started origin's stream, starts the hub and the province nodes
-as `pls` subprocesses (what containers would run), waits until each is ready, writes
-`var/federation.json` and stops everything on Ctrl-C.
+It starts nats-server, creates every started origin's stream (the provinces' and the ministry's),
+starts the hub, the complaints supervision service and the province nodes as `pls` subprocesses
+(what containers would run), waits until each is ready, writes `var/federation.json` and stops
+everything on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import httpx
 import nats
 
-from contracts.subjects import PROVINCES
+from contracts.subjects import MINISTRY, PROVINCES
 from pls import bus, ports
 from pls.natsserver import NatsServer
 
@@ -42,7 +43,9 @@ class Federation:
     nats_port: int = ports.NATS
     nats_monitor_port: int = ports.NATS_MONITOR
     hub_port: int = ports.HUB
+    complaints_port: int = ports.COMPLAINTS
     node_ports: dict[str, int] = field(default_factory=dict)
+    day_seconds: float | None = None  # a simulated day, when complaint deadlines run compressed
     checkpoint_interval: float = 10.0
     silent_after: float = 120.0
     environment: dict[str, str] = field(default_factory=dict)
@@ -63,6 +66,10 @@ class Federation:
     def hub_url(self) -> str:
         return f"http://127.0.0.1:{self.hub_port}"
 
+    @property
+    def complaints_url(self) -> str:
+        return f"http://127.0.0.1:{self.complaints_port}"
+
     def start(self) -> None:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         (self.var_dir / "logs").mkdir(exist_ok=True)
@@ -73,6 +80,7 @@ class Federation:
         for province in self.provinces:
             self.spawn_node(province)
         self.spawn_hub()
+        self.spawn_complaints()
         self.wait_ready()
         self.write_manifest()
 
@@ -80,7 +88,7 @@ class Federation:
         client = await nats.connect(self.nats_url)
         try:
             js = client.jetstream()
-            for origin in self.provinces:
+            for origin in [*self.provinces, MINISTRY]:
                 await bus.ensure_stream(js, origin)
         finally:
             await client.close()
@@ -100,6 +108,17 @@ class Federation:
         """(Re)start the hub, e.g. after it was killed."""
         self.children = [c for c in self.children if c.name != "hub"]
         self._spawn("hub", self.hub_url, ["hub", "--port", str(self.hub_port)], self._hub_env())
+        return self.children[-1]
+
+    def spawn_complaints(self) -> Child:
+        """(Re)start the complaints supervision service, e.g. after it was killed."""
+        self.children = [c for c in self.children if c.name != "complaints"]
+        self._spawn(
+            "complaints",
+            self.complaints_url,
+            ["complaints", "--port", str(self.complaints_port)],
+            self._complaints_env(),
+        )
         return self.children[-1]
 
     def child(self, name: str) -> Child:
@@ -122,6 +141,19 @@ class Federation:
                 "PLS_HUB_NODE_URLS": json.dumps({p: self.node_url(p) for p in self.provinces}),
             }
         )
+
+    def _complaints_env(self) -> dict[str, str]:
+        extra = {
+            "PLS_COMPLAINTS_PROVINCES": ",".join(self.provinces),
+            "PLS_COMPLAINTS_NODE_URLS": json.dumps({p: self.node_url(p) for p in self.provinces}),
+            "PLS_COMPLAINTS_CHECKPOINT_INTERVAL": str(self.checkpoint_interval),
+        }
+        if self.day_seconds:
+            # Supervised time runs as fast as the simulator's days, so working-day deadlines pass
+            # within minutes; the epoch is kept in the service's database across restarts.
+            extra["PLS_COMPLAINTS_TIME_SCALE"] = str(86_400 / self.day_seconds)
+            extra["PLS_COMPLAINTS_CHECK_INTERVAL"] = str(max(0.5, min(5.0, self.day_seconds / 5)))
+        return self._env(extra)
 
     def _spawn(self, name: str, url: str, args: list[str], env: dict[str, str]) -> None:
         log = self.var_dir / "logs" / f"{name}.log"
@@ -165,7 +197,12 @@ class Federation:
             },
             "hub": {"url": self.hub_url, "docs": f"{self.hub_url}/docs"},
             "directory": None,
-            "complaints": None,
+            "complaints": {
+                "url": self.complaints_url,
+                "docs": f"{self.complaints_url}/docs",
+                "stream": "PLS_MOJ",
+                "subjects": "pls.moj.>",
+            },
             "provinces": {
                 p: {
                     "name": PROVINCES[p],

@@ -36,6 +36,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         nats_port=free_port(),
         nats_monitor_port=free_port(),
         hub_port=free_port(),
+        complaints_port=free_port(),
         node_ports={p: free_port() for p in PROVINCES},
         checkpoint_interval=2.0,
     )
