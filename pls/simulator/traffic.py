@@ -102,10 +102,10 @@ class Simulator:
         )
         self.semaphore = asyncio.Semaphore(concurrency)
         self.stats: Counter[str] = Counter()
-        self._schedule: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
+        self._schedule: list[tuple[float, int, Callable[[], Awaitable[object]]]] = []
         self._counter = itertools.count()
         self._wake = asyncio.Event()
-        self._running: set[asyncio.Future[None]] = set()
+        self._running: set[asyncio.Future[object]] = set()
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -137,7 +137,7 @@ class Simulator:
                 return response.json() if response.content else {}
         return None
 
-    def later(self, simulated_days: float, action: Callable[[], Awaitable[None]]) -> None:
+    def later(self, simulated_days: float, action: Callable[[], Awaitable[object]]) -> None:
         due = time.monotonic() + max(0.0, simulated_days) * self.day_seconds
         heapq.heappush(self._schedule, (due, next(self._counter), action))
         self._wake.set()
@@ -490,7 +490,7 @@ class Simulator:
 
     # -- running -------------------------------------------------------------------------------
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[object]) -> None:
         """Run a step in the background, keeping a reference until it is done."""
         task = asyncio.ensure_future(work)
         self._running.add(task)

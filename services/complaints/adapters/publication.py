@@ -81,7 +81,7 @@ def _(event: Upholding.Recorded) -> EventData:
         agency_id=event.agency_id,
         person_id=event.person_id,
         category=event.category,
-        outcome=event.outcome,  # type: ignore[arg-type]
+        outcome=event.outcome,
         resolved_at=event.resolved_at,
         finding=event.finding,
         service_type=event.service_type,

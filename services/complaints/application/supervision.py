@@ -43,7 +43,7 @@ class Supervision(Application[UUID]):
 
     def _find(self, kind: type[D], decision_id: UUID) -> D | None:
         try:
-            found = self.repository.get(decision_id)
+            found: Any = self.repository.get(decision_id)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, kind) else None

@@ -28,7 +28,7 @@ class Decision(Aggregate):
 
     class Recorded(Aggregate.Created):
         def apply(self, aggregate: Any) -> None:
-            for field in fields(self):  # type: ignore[arg-type]
+            for field in fields(self):
                 if field.name not in _BASE_FIELDS:
                     setattr(aggregate, field.name, getattr(self, field.name))
 
