@@ -195,7 +195,7 @@ COMPLAINT_CHANNELS: Final[dict[str, float]] = {
 # Handling, in days (mean, spread); a share of complaints is handled late on purpose so that
 # national supervision has something to show (estimates).
 COMPLAINT_ACCEPTANCE_DAYS: Final = (2.0, 1.2)
-COMPLAINT_LATE_ACCEPTANCE: Final = (0.15, (9.0, 16.0))  # share, uniform range of days
+COMPLAINT_LATE_ACCEPTANCE: Final = (0.20, (9.0, 20.0))  # share, uniform range of days
 COMPLAINT_NOT_ACCEPTED_RATE: Final = 0.08
 COMPLAINT_RESOLUTION_DAYS: Final = (18.0, 8.0)
 COMPLAINT_LATE_RESOLUTION: Final = (0.10, (45.0, 70.0))

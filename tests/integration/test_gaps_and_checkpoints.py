@@ -99,8 +99,13 @@ async def test_checkpoints_verify_and_a_forged_history_shows_as_diverged(
         state = hub.runtime.applier.intake.sources["420000"]
         assert state.checkpoint_status == "verified"
         assert state.checkpoint_sequence == 10
-        freshness = await hub.runtime.freshness()
-        assert next(r for r in freshness.rows if r.province == "420000").status == "complete"
+
+        # The consumer's pending count is sampled every few seconds: wait for the next sample.
+        async def complete() -> bool:
+            freshness = await hub.runtime.freshness()
+            return next(r for r in freshness.rows if r.province == "420000").status == "complete"
+
+        await until(complete, message="province shown complete")
 
         # A checkpoint claiming another history than the one applied is caught.
         forged = CheckpointPublished(through_sequence=11, running_hash="ab" * 32)
