@@ -32,7 +32,22 @@ from contracts.events.case import (
     CaseTransferred,
 )
 from contracts.events.checkpoint import CheckpointPublished
-from contracts.events.complaint import ComplaintFiled, ComplaintStatusChanged, ComplaintUpheld
+from contracts.events.complaint import (
+    CaseCallbackMissed,
+    ComplaintAccepted,
+    ComplaintActionTaken,
+    ComplaintClosed,
+    ComplaintDeadlineMissed,
+    ComplaintEscalated,
+    ComplaintFiled,
+    ComplaintInvestigationStarted,
+    ComplaintNotAccepted,
+    ComplaintReopened,
+    ComplaintResolved,
+    ComplaintStatusChanged,
+    ComplaintUpheld,
+    ComplaintUpholdingWithdrawn,
+)
 from contracts.subjects import subject_for
 
 TYPE_PREFIX = "cn.gov.moj.pls"
@@ -163,7 +178,18 @@ for _model in (
     AgencyPersonnelLeft,
     ComplaintFiled,
     ComplaintStatusChanged,
+    ComplaintAccepted,
+    ComplaintNotAccepted,
+    ComplaintInvestigationStarted,
+    ComplaintActionTaken,
+    ComplaintResolved,
+    ComplaintClosed,
+    ComplaintReopened,
     ComplaintUpheld,
+    ComplaintUpholdingWithdrawn,
+    ComplaintDeadlineMissed,
+    ComplaintEscalated,
+    CaseCallbackMissed,
     CheckpointPublished,
 ):
     REGISTRY.register(_model)

@@ -218,3 +218,74 @@ class Weekday(LabelledEnum):
     FRI = "fri", "周五"
     SAT = "sat", "周六"
     SUN = "sun", "周日"
+
+
+class ComplaintNotAcceptedReason(LabelledEnum):
+    """Why a complaint was not taken on (不予受理)."""
+
+    OUTSIDE_SCOPE = "outside_scope", "不属于投诉受理范围"
+    NO_JURISDICTION = "no_jurisdiction", "不属于本机关管辖"
+    DUPLICATE = "duplicate", "重复投诉"
+    INSUFFICIENT_INFORMATION = "insufficient_information", "投诉事项不明确"
+    IN_OTHER_PROCEEDINGS = "in_other_proceedings", "已进入诉讼、仲裁或行政复议程序"
+    WITHDRAWN = "withdrawn", "投诉人撤回"
+    OTHER = "other", "其他"
+
+
+class ComplaintAction(LabelledEnum):
+    """What was done about a complaint while it was handled."""
+
+    APOLOGY = "apology", "赔礼道歉"
+    FEE_REFUNDED = "fee_refunded", "退还费用"
+    SERVICE_REDONE = "service_redone", "重新提供服务"
+    STAFF_REMINDED = "staff_reminded", "批评教育"
+    REFERRED_FOR_DISCIPLINE = "referred_for_discipline", "移送行业协会或立案调查"
+    MEDIATED = "mediated", "调解处理"
+    OTHER = "other", "其他"
+
+
+class ComplaintOutcome(LabelledEnum):
+    """How a complaint was resolved."""
+
+    UPHELD = "upheld", "投诉成立"
+    PARTLY_UPHELD = "partly_upheld", "投诉部分成立"
+    NOT_UPHELD = "not_upheld", "投诉不成立"
+
+
+class ComplaintFinding(LabelledEnum):
+    """The category of what the investigation found (the finding's text stays in the province)."""
+
+    IMPROPER_CONDUCT = "improper_conduct", "服务态度或言行不当"
+    IMPROPER_FEES = "improper_fees", "违规收费"
+    UNJUSTIFIED_DELAY = "unjustified_delay", "无正当理由拖延"
+    PROCEDURAL_VIOLATION = "procedural_violation", "违反程序规定"
+    PROFESSIONAL_ERROR = "professional_error", "业务差错"
+    UNDISCLOSED_CONFLICT = "undisclosed_conflict", "未披露利益冲突"
+    PRACTICE_VIOLATION = "practice_violation", "违法违规执业"
+    NO_FAULT_FOUND = "no_fault_found", "未发现过错"
+    INSUFFICIENT_EVIDENCE = "insufficient_evidence", "证据不足"
+    OTHER = "other", "其他"
+
+
+class ComplaintReopenReason(LabelledEnum):
+    """Why a resolved, closed or not accepted complaint was handled again."""
+
+    NEW_EVIDENCE = "new_evidence", "出现新证据"
+    COMPLAINANT_OBJECTION = "complainant_objection", "投诉人异议"
+    SUPERVISION_ORDER = "supervision_order", "上级督办"
+    OTHER = "other", "其他"
+
+
+class SupervisionPhase(LabelledEnum):
+    """A supervised period in the handling of a complaint or a case."""
+
+    ACCEPTANCE = "acceptance", "受理审查"
+    RESOLUTION = "resolution", "调查处理"
+    CALLBACK = "callback", "回访"
+
+
+class EscalationLevel(LabelledEnum):
+    """Who an overdue complaint is escalated to (督办)."""
+
+    PROVINCE = "province", "省级司法行政机关督办"
+    MINISTRY = "ministry", "司法部督办"

@@ -53,10 +53,19 @@ def up(
     ] = False,
     port_offset: Annotated[
         int,
-        typer.Option(help="Shift every port (NATS 14222, hub 18000, nodes 18100+) by this much."),
+        typer.Option(
+            help="Shift every port (NATS 14222, hub 18000, complaints 18020, nodes 18100+) by this much."
+        ),
     ] = 0,
+    complaint_rate: Annotated[
+        float,
+        typer.Option(
+            help="Complaints per 10k services: about 3 is realistic; the default shows some at once."
+        ),
+    ] = 200.0,
 ) -> None:
-    """Start a whole local federation: nats-server, hub, province nodes and a traffic simulator."""
+    """Start a whole local federation: nats-server, hub, complaints supervision, province nodes
+    and a traffic simulator. Complaint deadlines run on the simulator's compressed days."""
     from pls import ports
     from pls.federation import Federation
     from pls.logs import configure_logging
@@ -72,9 +81,13 @@ def up(
         nats_port=ports.NATS + port_offset,
         nats_monitor_port=ports.NATS_MONITOR + port_offset,
         hub_port=ports.HUB + port_offset,
+        complaints_port=ports.COMPLAINTS + port_offset,
         node_ports={code: ports.node_port(code) + port_offset for code in codes},
+        day_seconds=day_seconds if simulate else None,
     )
-    console.print(f"Starting nats-server, the hub and {len(codes)} province nodes ...")
+    console.print(
+        f"Starting nats-server, the hub, complaints supervision and {len(codes)} province nodes ..."
+    )
     try:
         federation.start()
     except Exception as error:
@@ -98,6 +111,7 @@ def up(
                 rate=rate,
                 day_seconds=day_seconds,
                 tokens={p: federation.token(f"operator-{p}") for p in codes},
+                complaints_per_10k=complaint_rate,
             )
             asyncio.run(simulator.run())
         else:
@@ -119,6 +133,7 @@ def _print_table(manifest: dict[str, object]) -> None:
     table.add_column("URL")
     table.add_row("nats-server", str(manifest["nats"]["url"]))  # type: ignore[index]
     table.add_row("ministry hub (dashboard, /docs)", str(manifest["hub"]["url"]))  # type: ignore[index]
+    table.add_row("complaints supervision (/docs)", str(manifest["complaints"]["url"]))  # type: ignore[index]
     for code, node in manifest["provinces"].items():  # type: ignore[attr-defined]
         table.add_row(f"province node {code} {node['name']}", node["url"])
     console.print(table)
@@ -179,10 +194,25 @@ def directory() -> None:
 
 
 @app.command()
-def complaints() -> None:
-    """Run the national complaints supervision service (not yet available)."""
-    console.print("The complaints supervision service is not part of this release yet.")
-    raise typer.Exit(2)
+def complaints(
+    port: Annotated[int | None, typer.Option(help="Listening port (default 18020).")] = None,
+    host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
+) -> None:
+    """Run the national complaints supervision service (what its container runs)."""
+    from pls.serve import prepare, serve
+    from pls.settings import CommonSettings
+    from services.complaints.bootstrap import build_runtime, create_app
+    from services.complaints.settings import ComplaintsSettings
+
+    overrides: dict[str, object] = {}
+    if port is not None:
+        overrides["port"] = port
+    if host is not None:
+        overrides["host"] = host
+    settings = ComplaintsSettings(**overrides)  # type: ignore[arg-type]
+    common = CommonSettings()
+    prepare(common, "complaints")
+    serve(create_app(build_runtime(settings, common)), settings.host, settings.port)
 
 
 @app.command()
@@ -196,6 +226,7 @@ def simulate(
         float | None, typer.Option(help="Seconds to run (default: until Ctrl-C).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    complaint_rate: Annotated[float, typer.Option(help="Complaints per 10k services.")] = 3.0,
 ) -> None:
     """Send simulated traffic to the province nodes of a running federation."""
     from pls.simulator.traffic import Simulator
@@ -206,7 +237,14 @@ def simulate(
         code: Path(entry["operator_token"]).read_text().strip()
         for code, entry in manifest["provinces"].items()
     }
-    simulator = Simulator(nodes, rate=rate, day_seconds=day_seconds, seed=seed, tokens=tokens)
+    simulator = Simulator(
+        nodes,
+        rate=rate,
+        day_seconds=day_seconds,
+        seed=seed,
+        tokens=tokens,
+        complaints_per_10k=complaint_rate,
+    )
     with contextlib.suppress(KeyboardInterrupt):
         stats = asyncio.run(simulator.run(duration))
         console.print(dict(stats))

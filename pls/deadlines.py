@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +35,19 @@ class Milestone(StrEnum):
     ACCEPTED = "accepted"
     ASSIGNED = "assigned"
     CONCLUDED = "concluded"
+
+
+class Period(Protocol):
+    """What `due_at` needs of a rule: how many days, counted how."""
+
+    @property
+    def days(self) -> int: ...
+
+    @property
+    def count(self) -> DayCount: ...
+
+    @property
+    def extends_past_holidays(self) -> bool: ...
 
 
 class RuleOverride(BaseModel):
@@ -100,6 +113,15 @@ class WorkingCalendar:
                 remaining -= 1
         return current
 
+    def working_days_between(self, first: date, last: date) -> int:
+        """Working days after `first` up to and including `last` (0 when `last` <= `first`)."""
+        count, day = 0, first
+        while day < last:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                count += 1
+        return count
+
     def next_working_day(self, day: date) -> date:
         while not self.is_working_day(day):
             day += timedelta(days=1)
@@ -115,7 +137,7 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CHINA).astimezone(UTC)
 
 
-def due_at(rule: DeadlineRule, start: datetime, calendar: WorkingCalendar) -> datetime:
+def due_at(rule: Period, start: datetime, calendar: WorkingCalendar) -> datetime:
     """When a period that started at `start` runs out (the end of its last day, China time)."""
     first = local_date(start)
     if rule.count is DayCount.WORKING:

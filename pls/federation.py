@@ -1,8 +1,9 @@
 """`pls up`: a whole federation on one machine, each service in its own process.
 
-It starts nats-server, creates every started origin's stream, starts the hub and the province nodes
-as `pls` subprocesses (what containers would run), waits until each is ready, writes
-`var/federation.json` and stops everything on Ctrl-C.
+It starts nats-server, creates every started origin's stream (the provinces' and the ministry's),
+starts the hub, the complaints supervision service and the province nodes as `pls` subprocesses
+(what containers would run), waits until each is ready, writes `var/federation.json` and stops
+everything on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,10 +22,17 @@ from typing import Any
 
 import httpx
 
-from contracts.subjects import PROVINCES
+from contracts.subjects import MINISTRY, PROVINCES
 from pls import bus, ports
 from pls.natsserver import NatsServer
-from pls.trust.local import HUB, OPERATOR, LocalTrust, create_local_trust, province_member
+from pls.trust.local import (
+    COMPLAINTS,
+    HUB,
+    OPERATOR,
+    LocalTrust,
+    create_local_trust,
+    province_member,
+)
 
 
 @dataclass
@@ -42,7 +50,9 @@ class Federation:
     nats_port: int = ports.NATS
     nats_monitor_port: int = ports.NATS_MONITOR
     hub_port: int = ports.HUB
+    complaints_port: int = ports.COMPLAINTS
     node_ports: dict[str, int] = field(default_factory=dict)
+    day_seconds: float | None = None  # a simulated day, when complaint deadlines run compressed
     checkpoint_interval: float = 10.0
     silent_after: float = 120.0
     environment: dict[str, str] = field(default_factory=dict)
@@ -64,6 +74,10 @@ class Federation:
         return f"http://127.0.0.1:{self.hub_port}"
 
     @property
+    def complaints_url(self) -> str:
+        return f"http://127.0.0.1:{self.complaints_port}"
+
+    @property
     def trust(self) -> LocalTrust:
         return LocalTrust(self.var_dir / "trust")
 
@@ -71,7 +85,11 @@ class Federation:
         """Bearer tokens for local use, written under var/trust/tokens/ (valid for a day)."""
         directory = self.var_dir / "trust" / "tokens"
         directory.mkdir(parents=True, exist_ok=True)
-        tokens = {"staff": self.trust.staff_token(), HUB: self.trust.service_token(HUB)}
+        tokens = {
+            "staff": self.trust.staff_token(),
+            HUB: self.trust.service_token(HUB),
+            COMPLAINTS: self.trust.service_token(COMPLAINTS),
+        }
         tokens |= {f"operator-{p}": self.trust.operator_token(p) for p in self.provinces}
         paths = {}
         for name, token in tokens.items():
@@ -99,6 +117,7 @@ class Federation:
         for province in self.provinces:
             self.spawn_node(province)
         self.spawn_hub()
+        self.spawn_complaints()
         self.wait_ready()
         self.write_manifest()
 
@@ -108,7 +127,7 @@ class Federation:
         )
         try:
             js = client.jetstream()
-            for origin in self.provinces:
+            for origin in [*self.provinces, MINISTRY]:
                 await bus.ensure_stream(js, origin)
         finally:
             await client.close()
@@ -140,6 +159,17 @@ class Federation:
         self._spawn("hub", self.hub_url, ["hub", "--port", str(self.hub_port)], self._hub_env())
         return self.children[-1]
 
+    def spawn_complaints(self) -> Child:
+        """(Re)start the complaints supervision service, e.g. after it was killed."""
+        self.children = [c for c in self.children if c.name != "complaints"]
+        self._spawn(
+            "complaints",
+            self.complaints_url,
+            ["complaints", "--port", str(self.complaints_port)],
+            self._complaints_env(),
+        )
+        return self.children[-1]
+
     def child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
 
@@ -164,6 +194,27 @@ class Federation:
                 "PLS_HUB_NODE_TOKEN_FILE": str(self.var_dir / "trust" / "tokens" / f"{HUB}.jwt"),
             }
         )
+
+    def _complaints_env(self) -> dict[str, str]:
+        extra = {
+            "PLS_COMPLAINTS_PROVINCES": ",".join(self.provinces),
+            "PLS_COMPLAINTS_NODE_URLS": json.dumps({p: self.node_url(p) for p in self.provinces}),
+            "PLS_COMPLAINTS_CHECKPOINT_INTERVAL": str(self.checkpoint_interval),
+        }
+        if self.day_seconds:
+            # Supervised time runs as fast as the simulator's days, so working-day deadlines pass
+            # within minutes; the epoch is kept in the service's database across restarts.
+            extra["PLS_COMPLAINTS_TIME_SCALE"] = str(86_400 / self.day_seconds)
+            extra["PLS_COMPLAINTS_CHECK_INTERVAL"] = str(max(0.5, min(5.0, self.day_seconds / 5)))
+        extra |= {
+            "PLS_MEMBER_ID": COMPLAINTS,
+            "PLS_NATS_CREDS": str(self.trust.creds(COMPLAINTS)),
+            "PLS_COMPLAINTS_SIGNING_SEED": str(self.trust.signing_seed(COMPLAINTS)),
+            "PLS_COMPLAINTS_NODE_TOKEN_FILE": str(
+                self.var_dir / "trust" / "tokens" / f"{COMPLAINTS}.jwt"
+            ),
+        }
+        return self._env(extra)
 
     def _spawn(self, name: str, url: str, args: list[str], env: dict[str, str]) -> None:
         log = self.var_dir / "logs" / f"{name}.log"
@@ -217,7 +268,12 @@ class Federation:
                 "dashboard": f"{self.hub_url}/#token={self.token('staff')}",
             },
             "directory": None,
-            "complaints": None,
+            "complaints": {
+                "url": self.complaints_url,
+                "docs": f"{self.complaints_url}/docs",
+                "stream": "PLS_MOJ",
+                "subjects": "pls.moj.>",
+            },
             "provinces": {
                 p: {
                     "name": PROVINCES[p],

@@ -218,3 +218,28 @@ def open_database(url: str, *, schema: str, synchronous: str = "NORMAL") -> Data
         return PostgresDatabase(url, schema)
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
     return SQLiteDatabase(path, synchronous=synchronous)
+
+
+def eventsourcing_env(url: str, schema: str) -> dict[str, str]:
+    """The `eventsourcing` persistence settings for an event store beside a read model at `url`."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from urllib.parse import urlparse
+
+        parsed = urlparse(url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parsed.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": parsed.username or "postgres",
+            "POSTGRES_PASSWORD": parsed.password or "",
+            "POSTGRES_SCHEMA": schema,
+            "CREATE_TABLE": "y",
+        }
+    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": path,
+        "SQLITE_LOCK_TIMEOUT": "30",
+    }

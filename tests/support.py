@@ -16,7 +16,7 @@ import uvicorn
 from nats.js import JetStreamContext
 
 from pls.settings import CommonSettings
-from pls.trust.local import HUB, OPERATOR, LocalTrust, province_member
+from pls.trust.local import COMPLAINTS, HUB, OPERATOR, LocalTrust, province_member
 from pls.trust.natsconfig import inbox_prefix
 from services.ministry_hub.bootstrap import HubRuntime
 from services.ministry_hub.bootstrap import build_runtime as build_hub
@@ -256,3 +256,75 @@ class Hub:
         from services.ministry_hub.adapters.queries import Scope
 
         return self.runtime.queries.case_totals(Scope(province=province))
+
+
+@dataclass
+class Supervisor:
+    """The complaints supervision service in this process, on a clock the test sets."""
+
+    runtime: Any
+    clock: Any
+    trust: LocalTrust | None = None
+
+    @classmethod
+    def build(
+        cls,
+        database: str,
+        schema: str,
+        provinces: list[str],
+        nats_url: str,
+        clock: Any,
+        var_dir: Path,
+        trust: LocalTrust,
+        *,
+        durable: str = "complaints-supervision",
+    ) -> Supervisor:
+        from services.complaints.bootstrap import build_runtime as build_complaints
+        from services.complaints.settings import ComplaintsSettings
+
+        settings = ComplaintsSettings(
+            database=database,
+            schema_name=schema,
+            provinces=provinces,
+            durable=durable,
+            gap_timeout=1.0,
+            check_interval=3600.0,  # the test says when to look
+            checkpoint_interval=3600.0,
+            signing_seed=trust.signing_seed(COMPLAINTS),
+            node_token=trust.service_token(COMPLAINTS),
+        )
+        common = CommonSettings(
+            nats_url=nats_url,
+            var_dir=var_dir,
+            trust_registry=trust.registry_path,
+            member_id=COMPLAINTS,
+            nats_creds=trust.creds(COMPLAINTS),
+        )
+        return cls(build_complaints(settings, common, clock), clock, trust)
+
+    def staff_headers(self) -> dict[str, str]:
+        assert self.trust is not None
+        return {"Authorization": f"Bearer {self.trust.staff_token()}"}
+
+    async def start(self) -> Supervisor:
+        await self.runtime.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+    def sequence(self, origin: str) -> int:
+        state = self.runtime.applier.intake.sources.get(origin)
+        return state.sequence if state else 0
+
+    async def caught_up(self, node: Node, timeout: float = 30.0) -> None:
+        await until(
+            lambda: node.head() > 0 and self.sequence(node.province) >= node.head(),
+            timeout,
+            message=f"complaints service caught up with {node.province}",
+        )
+
+    async def at(self, moment: Any) -> int:
+        """Set the clock and let the deadline watch record what is due."""
+        self.clock.set(moment)
+        return await asyncio.to_thread(self.runtime.watch.check)

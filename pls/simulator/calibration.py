@@ -170,3 +170,58 @@ def service_mix() -> dict[str, float]:
 def national_events_per_second() -> float:
     cases = sum(volume for volume, _ in SERVICE_VOLUME.values())
     return cases * EVENTS_PER_CASE / (365 * 24 * 3600)
+
+
+# Complaints (服务投诉). Published national figures give complaints per 10k services only as an
+# evaluation indicator; a few per 10k is our order-of-magnitude estimate. `pls up` raises the rate
+# so that a demonstration shows complaints within minutes.
+COMPLAINTS_PER_10K: Final = 3.0
+COMPLAINT_CATEGORIES: Final[dict[str, float]] = {
+    "attitude": 0.30,
+    "delay": 0.25,
+    "quality_of_advice": 0.20,
+    "fees": 0.12,
+    "misconduct": 0.06,
+    "conflict_of_interest": 0.02,
+    "other": 0.05,
+}
+COMPLAINT_CHANNELS: Final[dict[str, float]] = {
+    "hotline_12348": 0.55,
+    "wechat": 0.20,
+    "web": 0.15,
+    "walk_in": 0.05,
+    "transfer_12345": 0.05,
+}
+# Handling, in days (mean, spread); a share of complaints is handled late on purpose so that
+# national supervision has something to show (estimates).
+COMPLAINT_ACCEPTANCE_DAYS: Final = (2.0, 1.2)
+COMPLAINT_LATE_ACCEPTANCE: Final = (0.20, (9.0, 20.0))  # share, uniform range of days
+COMPLAINT_NOT_ACCEPTED_RATE: Final = 0.08
+COMPLAINT_RESOLUTION_DAYS: Final = (18.0, 8.0)
+COMPLAINT_LATE_RESOLUTION: Final = (0.10, (45.0, 70.0))
+COMPLAINT_ACTION_RATE: Final = 0.35
+COMPLAINT_OUTCOMES: Final[dict[str, float]] = {
+    "upheld": 0.25,
+    "partly_upheld": 0.20,
+    "not_upheld": 0.55,
+}
+COMPLAINT_FINDINGS: Final[dict[str, dict[str, str]]] = {
+    # category → finding when the complaint is (partly) upheld
+    "attitude": {"upheld": "improper_conduct"},
+    "delay": {"upheld": "unjustified_delay"},
+    "quality_of_advice": {"upheld": "professional_error"},
+    "fees": {"upheld": "improper_fees"},
+    "misconduct": {"upheld": "practice_violation"},
+    "conflict_of_interest": {"upheld": "undisclosed_conflict"},
+    "other": {"upheld": "other"},
+}
+COMPLAINT_ACTIONS: Final[dict[str, float]] = {
+    "apology": 0.40,
+    "staff_reminded": 0.25,
+    "fee_refunded": 0.10,
+    "service_redone": 0.15,
+    "referred_for_discipline": 0.05,
+    "mediated": 0.05,
+}
+CALLBACK_DELAY_DAYS: Final = (1.5, 1.0)
+CALLBACK_LATE_SHARE: Final = 0.10  # callbacks after a dissatisfied rating made after 5-9 days

@@ -4,7 +4,9 @@ Arrivals are a Poisson process at `rate` cases per second across the federation,
 the running provinces by population. Each case follows its service's lifecycle with delays drawn
 from the calibration, compressed so that one simulated day takes `day_seconds` real seconds.
 Applications with a statutory decision deadline are back-dated by their simulated decision time,
-so the share of decisions made late is realistic from the first minute.
+so the share of decisions made late is realistic from the first minute. A few concluded cases draw
+a complaint (`complaints_per_10k`), handled through its steps with some handled late, and
+dissatisfied ratings get a callback, a few of them late.
 """
 
 from __future__ import annotations
@@ -81,8 +83,10 @@ class Simulator:
         seed: int | None = None,
         concurrency: int = 32,
         tokens: dict[str, str] | None = None,
+        complaints_per_10k: float = cal.COMPLAINTS_PER_10K,
     ) -> None:
         self.rng = random.Random(seed)
+        self.complaint_probability = min(1.0, complaints_per_10k / 10_000)
         self.rate = rate
         self.day_seconds = day_seconds
         self.provinces = {
@@ -101,10 +105,10 @@ class Simulator:
         )
         self.semaphore = asyncio.Semaphore(concurrency)
         self.stats: Counter[str] = Counter()
-        self._schedule: list[tuple[float, int, Callable[[], Awaitable[None]]]] = []
+        self._schedule: list[tuple[float, int, Callable[[], Awaitable[object]]]] = []
         self._counter = itertools.count()
         self._wake = asyncio.Event()
-        self._running: set[asyncio.Future[None]] = set()
+        self._running: set[asyncio.Future[object]] = set()
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -139,7 +143,7 @@ class Simulator:
                 return response.json() if response.content else {}
         return None
 
-    def later(self, simulated_days: float, action: Callable[[], Awaitable[None]]) -> None:
+    def later(self, simulated_days: float, action: Callable[[], Awaitable[object]]) -> None:
         due = time.monotonic() + max(0.0, simulated_days) * self.day_seconds
         heapq.heappush(self._schedule, (due, next(self._counter), action))
         self._wake.set()
@@ -343,10 +347,18 @@ class Simulator:
             return
         self.later(
             self._days(cal.CONCLUSION_DAYS[service]),
-            lambda: self._conclude(province, url, service, key),
+            lambda: self._conclude(province, url, service, key, agency.id, person),
         )
 
-    async def _conclude(self, province: ProvinceState, url: str, service: str, key: str) -> None:
+    async def _conclude(
+        self,
+        province: ProvinceState,
+        url: str,
+        service: str,
+        key: str,
+        agency_id: str | None = None,
+        person_id: str | None = None,
+    ) -> None:
         rng = self.rng
         if (
             await self.post(
@@ -356,6 +368,12 @@ class Simulator:
         ):
             return
         self.stats["cases_concluded"] += 1
+        if rng.random() < self.complaint_probability:
+            case_id = url.rsplit("/", 1)[1]
+            self.later(
+                rng.uniform(0.1, 3.0),
+                lambda: self._complain(province, case_id, service, agency_id, person_id, key),
+            )
         if rng.random() < cal.RATING_PROBABILITY:
             self.later(rng.uniform(0.1, 2.0), lambda: self._rate(url, key))
         elif rng.random() < cal.CALLBACK_PROBABILITY:
@@ -379,7 +397,12 @@ class Simulator:
             key=f"{key}-r",
         )
         if rated is not None and overall <= 2:
-            self.later(rng.uniform(0.2, 3.0), lambda: self._callback(url, key, "dissatisfied"))
+            delay = (
+                rng.uniform(5.0, 9.0)
+                if rng.random() < cal.CALLBACK_LATE_SHARE
+                else self._days(cal.CALLBACK_DELAY_DAYS)
+            )
+            self.later(delay, lambda: self._callback(url, key, "dissatisfied"))
 
     async def _callback(self, url: str, key: str, result: str | None) -> None:
         await self.post(
@@ -388,9 +411,92 @@ class Simulator:
             key=f"{key}-b",
         )
 
+    # -- complaints ------------------------------------------------------------------------------
+
+    async def _complain(
+        self,
+        province: ProvinceState,
+        case_id: str,
+        service: str,
+        agency_id: str | None,
+        person_id: str | None,
+        key: str,
+    ) -> None:
+        rng = self.rng
+        draw = rng.random()
+        if agency_id and person_id and draw < 0.25:
+            target: dict[str, Any] = {
+                "against": "person",
+                "agency_id": agency_id,
+                "person_id": person_id,
+            }
+        elif agency_id and draw < 0.85:
+            target = {"against": "agency", "agency_id": agency_id}
+        else:
+            target = {"against": "platform_service"}
+        category = pick(rng, cal.COMPLAINT_CATEGORIES)
+        body = {
+            **target,
+            "service_type": service,
+            "case_id": case_id,
+            "category": category,
+            "channel": pick(rng, cal.COMPLAINT_CHANNELS),
+            "complainant": {"name": people.name(rng), "phone": people.phone(rng)},
+            "description": "对服务不满意",
+        }
+        complaint = await self.post(f"{province.url}/v1/complaints", body, key=f"{key}-k")
+        if complaint is None:
+            return
+        self.stats["complaints_filed"] += 1
+        url = f"{province.url}/v1/complaints/{complaint['id']}"
+        late, days = cal.COMPLAINT_LATE_ACCEPTANCE
+        delay = (
+            rng.uniform(*days) if rng.random() < late else self._days(cal.COMPLAINT_ACCEPTANCE_DAYS)
+        )
+        self.later(delay, lambda: self._decide_complaint(url, category, key))
+
+    async def _step(self, url: str, key: str, status: str, **particulars: Any) -> bool:
+        body = {"status": status, **particulars}
+        return await self.post(f"{url}/status", body, key=f"{key}-{status}") is not None
+
+    async def _decide_complaint(self, url: str, category: str, key: str) -> None:
+        rng = self.rng
+        if rng.random() < cal.COMPLAINT_NOT_ACCEPTED_RATE:
+            reason = rng.choice(("duplicate", "outside_scope", "insufficient_information"))
+            if await self._step(url, key, "not_accepted", reason=reason):
+                self.later(rng.uniform(0.5, 2.0), lambda: self._step(url, key, "closed"))
+            return
+        if not (
+            await self._step(url, key, "accepted") and await self._step(url, key, "investigating")
+        ):
+            return
+        late, days = cal.COMPLAINT_LATE_RESOLUTION
+        delay = (
+            rng.uniform(*days) if rng.random() < late else self._days(cal.COMPLAINT_RESOLUTION_DAYS)
+        )
+        if rng.random() < cal.COMPLAINT_ACTION_RATE:
+            action = pick(rng, cal.COMPLAINT_ACTIONS)
+            self.later(delay / 2, lambda: self._step(url, key, "action_taken", action=action))
+        self.later(delay, lambda: self._resolve_complaint(url, category, key))
+
+    async def _resolve_complaint(self, url: str, category: str, key: str) -> None:
+        rng = self.rng
+        outcome = pick(rng, cal.COMPLAINT_OUTCOMES)
+        finding = (
+            cal.COMPLAINT_FINDINGS[category]["upheld"]
+            if outcome != "not_upheld"
+            else rng.choice(("no_fault_found", "insufficient_evidence"))
+        )
+        resolved = await self._step(
+            url, key, "resolved", outcome=outcome, finding=finding, finding_text="经调查核实"
+        )
+        if resolved:
+            self.stats[f"complaints_{outcome}"] += 1
+            self.later(rng.uniform(0.5, 3.0), lambda: self._step(url, key, "closed"))
+
     # -- running -------------------------------------------------------------------------------
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[object]) -> None:
         """Run a step in the background, keeping a reference until it is done."""
         task = asyncio.ensure_future(work)
         self._running.add(task)

@@ -25,6 +25,7 @@ from services.province_node.adapters.views import NodeViews
 from services.province_node.application.node import ConcurrentChange, NotFound, ProvinceNode
 from services.province_node.application.publication import PublicationProjection
 from services.province_node.domain.errors import (
+    ComplaintParticularMissing,
     DomainError,
     IdempotencyKeyReused,
     ReferenceNotFound,
@@ -166,6 +167,23 @@ def _install_domain_errors(api: FastAPI) -> None:
                         "type": "reference_not_found",
                     }
                 ]
+            },
+            status_code=422,
+        )
+
+    @api.exception_handler(ComplaintParticularMissing)
+    async def particular_missing(request: Request, exc: ComplaintParticularMissing) -> JSONResponse:
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "loc": ["body", exc.field],
+                        "field": exc.field,
+                        "msg": exc.rule,
+                        "type": type(exc).__name__,
+                    }
+                ],
+                "error": type(exc).__name__,
             },
             status_code=422,
         )

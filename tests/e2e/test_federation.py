@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -36,6 +37,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         nats_port=free_port(),
         nats_monitor_port=free_port(),
         hub_port=free_port(),
+        complaints_port=free_port(),
         node_ports={p: free_port() for p in PROVINCES},
         checkpoint_interval=2.0,
     )
@@ -49,7 +51,10 @@ class FederationAuth(httpx.Auth):
     province at its node."""
 
     def __init__(self, federation: Federation) -> None:
-        self.by_url = {federation.hub_url: federation.token("staff")}
+        self.by_url = {
+            federation.hub_url: federation.token("staff"),
+            federation.complaints_url: federation.token("staff"),
+        }
         for province in federation.provinces:
             self.by_url[federation.node_url(province)] = federation.token(f"operator-{province}")
 
@@ -324,7 +329,11 @@ def test_every_published_message_is_a_valid_cloudevent_without_personal_data(
 
 def test_every_service_answers_health_metrics_and_docs(federation: Federation) -> None:
     with client_for(federation) as client:
-        for url in [federation.hub_url, *(federation.node_url(p) for p in PROVINCES)]:
+        for url in [
+            federation.hub_url,
+            federation.complaints_url,
+            *(federation.node_url(p) for p in PROVINCES),
+        ]:
             for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/metrics"):
                 assert client.get(f"{url}{path}").status_code == 200, f"{url}{path}"
         assert "pls_hub_applied_total" in client.get(f"{federation.hub_url}/metrics").text
@@ -334,3 +343,63 @@ def test_every_service_answers_health_metrics_and_docs(federation: Federation) -
         )
         dashboard = client.get(f"{federation.hub_url}/")
         assert dashboard.status_code == 200 and "全国公共法律服务" in dashboard.text
+
+
+def test_a_late_complaint_is_escalated_and_an_upheld_one_enters_the_credit_record(
+    federation: Federation,
+) -> None:
+    node = federation.node_url("510000")
+    supervision = f"{federation.complaints_url}/v1/supervision"
+    with client_for(federation) as client:
+        agency = post(
+            client,
+            f"{node}/v1/agencies",
+            {
+                "agency_type": "law_firm",
+                "name": "四川锦江律师事务所",
+                "licence_number": "15101200010000009",
+                "county": "510104",
+                "address": "成都市锦江区红星路 1 号",
+            },
+        ).json()["id"]
+        received = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+        filed = post(
+            client,
+            f"{node}/v1/complaints",
+            {
+                "against": "agency",
+                "agency_id": agency,
+                "category": "fees",
+                "channel": "hotline_12348",
+                "received_at": received,
+                "complainant": CITIZEN,
+                "description": "多收律师费",
+            },
+        )
+        assert filed.status_code == 201, filed.text
+        complaint = filed.json()["id"]
+
+        def overdue() -> list[dict[str, Any]]:
+            listed = client.get(f"{supervision}/overdue", params={"agency_id": agency}).json()
+            return [item for item in listed["contents"] if item["escalation"] != "none"]
+
+        (item,) = wait_sync(overdue, 30, "complaint escalated")
+        assert (item["subject_id"], item["phase"]) == (complaint, "acceptance")
+        # Thirty days late is past both the province's and the ministry's escalation.
+        assert item["escalation"] == "ministry"
+
+        for body in (
+            {"status": "accepted"},
+            {"status": "investigating"},
+            {"status": "resolved", "outcome": "upheld", "finding": "improper_fees"},
+        ):
+            assert post(client, f"{node}/v1/complaints/{complaint}/status", body).status_code == 200
+
+        def credit() -> dict[str, Any]:
+            record = client.get(f"{supervision}/agencies/{agency}/credit").json()
+            return record if record["upheld"] else {}
+
+        record = wait_sync(credit, 30, "credit record")
+        assert record["entries"][0]["complaint_id"] == complaint
+        assert record["entries"][0]["outcome"] == "upheld"
+        assert wait_sync(lambda: not overdue(), 30, "no longer overdue")

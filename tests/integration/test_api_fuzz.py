@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from schemathesis import GenerationMode
 from pls.trust.local import LocalTrust
 from services.ministry_hub.bootstrap import create_app as create_hub_app
 from services.province_node.bootstrap import create_app as create_node_app
-from tests.support import Hub, Node
+from tests.support import Hub, Node, Supervisor
 
 EXAMPLES = 25
 
@@ -73,4 +74,27 @@ def test_the_hub_api_never_answers_5xx(tmp_path: Path, nats_server, trust: Local
         failures = fuzz(create_hub_app(hub.runtime), trust.staff_token())
     finally:
         hub.runtime.readmodel.db.close()
+    assert failures == []
+
+
+def test_the_complaints_supervision_api_never_answers_5xx(
+    tmp_path: Path, nats_server, trust: LocalTrust
+) -> None:
+    from pls.clock import ManualClock
+    from services.complaints.bootstrap import create_app as create_complaints_app
+
+    supervisor = Supervisor.build(
+        str(tmp_path / "s.db"),
+        "complaints",
+        ["440000"],
+        nats_server.url,
+        ManualClock(datetime(2026, 11, 26, tzinfo=UTC)),
+        tmp_path,
+        trust,
+    )
+    try:
+        failures = fuzz(create_complaints_app(supervisor.runtime), trust.staff_token())
+    finally:
+        supervisor.runtime.app.close()
+        supervisor.runtime.readmodel.db.close()
     assert failures == []

@@ -142,6 +142,15 @@ def contract_samples() -> list[EventData]:
             complainant_id=PSEUDONYM,
         ),
         cpe.ComplaintStatusChanged(complaint_id="cmp-1", status="investigating"),
+        cpe.ComplaintAccepted(complaint_id="cmp-1", accepted_at=AT),
+        cpe.ComplaintNotAccepted(complaint_id="cmp-1", reason="duplicate", decided_at=AT),
+        cpe.ComplaintInvestigationStarted(complaint_id="cmp-1", started_at=AT),
+        cpe.ComplaintActionTaken(complaint_id="cmp-1", action="fee_refunded", taken_at=AT),
+        cpe.ComplaintResolved(
+            complaint_id="cmp-1", outcome="partly_upheld", finding="improper_fees", resolved_at=AT
+        ),
+        cpe.ComplaintClosed(complaint_id="cmp-1", closed_at=AT),
+        cpe.ComplaintReopened(complaint_id="cmp-1", reason="new_evidence", reopened_at=AT),
         cpe.ComplaintUpheld(
             complaint_id="cmp-1",
             province="440000",
@@ -150,6 +159,39 @@ def contract_samples() -> list[EventData]:
             category="fees",
             outcome="upheld",
             resolved_at=AT,
+        ),
+        cpe.ComplaintUpholdingWithdrawn(
+            complaint_id="cmp-1", province="440000", agency_id="agency-1", withdrawn_at=AT
+        ),
+        cpe.ComplaintDeadlineMissed(
+            complaint_id="cmp-1",
+            province="440000",
+            rule_id="complaint_acceptance",
+            phase="acceptance",
+            started_at=AT,
+            due_at=AT,
+            against="agency",
+            agency_id="agency-1",
+            category="fees",
+        ),
+        cpe.ComplaintEscalated(
+            complaint_id="cmp-1",
+            province="440000",
+            rule_id="complaint_acceptance",
+            phase="acceptance",
+            level="province",
+            due_at=AT,
+            escalated_at=AT,
+            category="fees",
+        ),
+        cpe.CaseCallbackMissed(
+            case_id=CASE_ID,
+            province="440000",
+            rule_id="callback_after_dissatisfied_rating",
+            rated_at=AT,
+            due_at=AT,
+            agency_id="agency-1",
+            service_type="lawyer",
         ),
         CheckpointPublished(through_sequence=20, running_hash="ab" * 32),
     ]

@@ -15,7 +15,7 @@ from contracts.events import case as ce
 from contracts.events import complaint as cpe
 from contracts.events.base import EventData
 from contracts.registry import REGISTRY
-from services.province_node.adapters.translation import to_contract
+from services.province_node.adapters.translation import published_events, to_contract
 from services.province_node.application.node import ProvinceNode
 from services.province_node.domain.agency import Agency
 from services.province_node.domain.base import NodeAggregate
@@ -44,6 +44,13 @@ EXPECTED: dict[type[Any], type[EventData]] = {
     Agency.PersonnelLeft: ae.AgencyPersonnelLeft,
     Complaint.Filed: cpe.ComplaintFiled,
     Complaint.StatusChanged: cpe.ComplaintStatusChanged,
+    Complaint.Accepted: cpe.ComplaintAccepted,
+    Complaint.NotAccepted: cpe.ComplaintNotAccepted,
+    Complaint.InvestigationStarted: cpe.ComplaintInvestigationStarted,
+    Complaint.ActionTaken: cpe.ComplaintActionTaken,
+    Complaint.Resolved: cpe.ComplaintResolved,
+    Complaint.Closed: cpe.ComplaintClosed,
+    Complaint.Reopened: cpe.ComplaintReopened,
 }
 
 COMPLAINANT = Applicant(
@@ -56,6 +63,7 @@ NOTE = "备注机密内容"
 SUMMARY = "案情摘要：房东拖欠押金两万元"
 COMMENT = "评价留言：律师很负责"
 DESCRIPTION = "投诉内容：收费不透明"
+FINDING_TEXT = "调查认定：多收代理费三千元"
 FINGERPRINT = "fingerprint-of-the-request-0123456789"
 PERSONAL = [
     CITIZEN.name,
@@ -70,6 +78,7 @@ PERSONAL = [
     SUMMARY,
     COMMENT,
     DESCRIPTION,
+    FINDING_TEXT,
     FINGERPRINT,
 ]
 PRIVATE_FIELDS = {
@@ -81,6 +90,7 @@ PRIVATE_FIELDS = {
     "comment",
     "description",
     "request_fingerprint",
+    "finding_text",
 }
 
 
@@ -159,9 +169,43 @@ def a_busy_province() -> tuple[ProvinceNode, list[Any]]:
         description=DESCRIPTION,
     )
     node.change_complaint_status(complaint.id, "accepted", note=NOTE)
+    node.change_complaint_status(complaint.id, "investigating", note=NOTE)
+    node.change_complaint_status(complaint.id, "action_taken", action="fee_refunded", note=NOTE)
+    node.change_complaint_status(
+        complaint.id,
+        "resolved",
+        outcome="partly_upheld",
+        finding="improper_fees",
+        finding_text=FINDING_TEXT,
+        note=NOTE,
+    )
+    node.change_complaint_status(complaint.id, "closed", note=NOTE)
+    node.change_complaint_status(complaint.id, "reopened", reason="new_evidence", note=NOTE)
+    # A generic status change as earlier versions recorded it; replays still read it.
+    legacy = node.get_complaint(complaint.id)
+    legacy.trigger_event(Complaint.StatusChanged, status="investigating", note=NOTE)
+    node.save(legacy)
+    declined, _ = node.file_complaint(
+        complainant=COMPLAINANT,
+        against="platform_service",
+        category="delay",
+        channel="web",
+        service_type=None,
+        case_id=None,
+        description=DESCRIPTION,
+    )
+    node.change_complaint_status(declined.id, "not_accepted", reason="duplicate", note=NOTE)
 
     events = []
-    for aggregate_id in (agency.id, other.id, case.id, rejected.id, moved.id, complaint.id):
+    for aggregate_id in (
+        agency.id,
+        other.id,
+        case.id,
+        rejected.id,
+        moved.id,
+        complaint.id,
+        declined.id,
+    ):
         events += events_of(node, aggregate_id)
     return node, events
 
@@ -193,8 +237,9 @@ def _domain_event_classes() -> set[type[Any]]:
     found = set()
     for aggregate in (Case, Agency, Complaint):
         for name, value in vars(aggregate).items():
-            # eventsourcing gives each aggregate its own `Event` and `Created` base classes.
-            if name in ("Event", "Created"):
+            # eventsourcing gives each aggregate its own `Event` and `Created` base classes;
+            # `Step` is the abstract base of the complaint's handling steps.
+            if name in ("Event", "Created", "Step"):
                 continue
             if isinstance(value, type) and issubclass(value, NodeAggregate.Event):
                 found.add(value)
@@ -329,10 +374,37 @@ def test_complaint_events_carry_codes_and_the_pseudonym(
     assert filed.complainant_id == node.pseudonym_for(COMPLAINANT)
     assert (filed.against, filed.category, filed.channel) == ("agency", "fees", "hotline_12348")
     assert filed.agency_id is not None
-    changed = _by_type(events, Complaint.StatusChanged)[0]
-    assert isinstance(changed, cpe.ComplaintStatusChanged)
-    assert changed.status == "accepted"
+    accepted = _by_type(events, Complaint.Accepted)[0]
+    assert isinstance(accepted, cpe.ComplaintAccepted)
+    legacy = _by_type(events, Complaint.StatusChanged)[0]
+    assert isinstance(legacy, cpe.ComplaintStatusChanged)
+    assert legacy.status == "investigating"
 
 
 def test_anything_else_publishes_nothing() -> None:
     assert to_contract(object()) is None
+
+
+def test_each_complaint_step_also_publishes_the_older_status_change(
+    province: tuple[ProvinceNode, list[Any]],
+) -> None:
+    _, events = province
+    for event in events:
+        if isinstance(event, Complaint.Step):
+            first, beside = published_events(event)
+            assert type(first) is EXPECTED[type(event)]
+            assert isinstance(beside, cpe.ComplaintStatusChanged)
+            assert beside.status == event.status
+        elif not isinstance(event, Complaint.Filed):
+            assert len(published_events(event)) == 1
+
+
+def test_a_resolution_publishes_its_outcome_and_the_category_of_its_finding(
+    province: tuple[ProvinceNode, list[Any]],
+) -> None:
+    resolved = _by_type(province[1], Complaint.Resolved)[0]
+    assert isinstance(resolved, cpe.ComplaintResolved)
+    assert (resolved.outcome, resolved.finding) == ("partly_upheld", "improper_fees")
+    declined = _by_type(province[1], Complaint.NotAccepted)[0]
+    assert isinstance(declined, cpe.ComplaintNotAccepted)
+    assert declined.reason == "duplicate"

@@ -24,6 +24,20 @@ def to_contract(event: Any) -> EventData | None:
     return None
 
 
+@singledispatch
+def kept_for_older_subscribers(event: Any) -> list[EventData]:
+    """Events of an older contract still published beside the current one, for a while."""
+    return []
+
+
+def published_events(event: Any) -> list[EventData]:
+    """Everything a domain event publishes, in journal order: its contract event first."""
+    primary = to_contract(event)
+    if primary is None:
+        return []
+    return [primary, *kept_for_older_subscribers(event)]
+
+
 def _id(event: Any) -> str:
     return str(event.originator_id)
 
@@ -173,3 +187,49 @@ def _(event: Complaint.Filed) -> EventData:
 @to_contract.register
 def _(event: Complaint.StatusChanged) -> EventData:
     return cpe.ComplaintStatusChanged(complaint_id=_id(event), status=event.status)
+
+
+@to_contract.register
+def _(event: Complaint.Accepted) -> EventData:
+    return cpe.ComplaintAccepted(complaint_id=_id(event), accepted_at=event.at)
+
+
+@to_contract.register
+def _(event: Complaint.NotAccepted) -> EventData:
+    return cpe.ComplaintNotAccepted(
+        complaint_id=_id(event), reason=event.reason, decided_at=event.at
+    )
+
+
+@to_contract.register
+def _(event: Complaint.InvestigationStarted) -> EventData:
+    return cpe.ComplaintInvestigationStarted(complaint_id=_id(event), started_at=event.at)
+
+
+@to_contract.register
+def _(event: Complaint.ActionTaken) -> EventData:
+    return cpe.ComplaintActionTaken(complaint_id=_id(event), action=event.action, taken_at=event.at)
+
+
+@to_contract.register
+def _(event: Complaint.Resolved) -> EventData:
+    # The finding's text stays here: only its category leaves the province.
+    return cpe.ComplaintResolved(
+        complaint_id=_id(event), outcome=event.outcome, finding=event.finding, resolved_at=event.at
+    )
+
+
+@to_contract.register
+def _(event: Complaint.Closed) -> EventData:
+    return cpe.ComplaintClosed(complaint_id=_id(event), closed_at=event.at)
+
+
+@to_contract.register
+def _(event: Complaint.Reopened) -> EventData:
+    return cpe.ComplaintReopened(complaint_id=_id(event), reason=event.reason, reopened_at=event.at)
+
+
+@kept_for_older_subscribers.register
+def _(event: Complaint.Step) -> list[EventData]:
+    # complaint.status_changed v1 subscribers keep receiving every step while they move over.
+    return [cpe.ComplaintStatusChanged(complaint_id=_id(event), status=event.status)]

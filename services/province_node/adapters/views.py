@@ -1,9 +1,9 @@
 """The node's local read model and publication journal, in the same database as its event store.
 
 `cases`, `agencies`, `personnel` and `complaints` answer the node's list and statistics queries;
-`journal` holds every integration event exactly as published, numbered by the contiguous per-source
-sequence and chained by the running hash; `tracking` records how far the notification log has been
-projected, in the same transaction as the rows it produced.
+the journal and tracking positions (`pls.publication.journal`) hold every integration event exactly
+as published and how far the notification log has been projected, in the same transaction as the
+rows it produced.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pls.publication.journal import PROJECTION, RELAY, Journal, JournalEntry
 from pls.sqlstore import Database
+
+__all__ = ["PROJECTION", "RELAY", "CaseFilter", "JournalEntry", "NodeViews"]
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS cases (
@@ -41,16 +44,7 @@ SCHEMA = [
         id TEXT PRIMARY KEY, against TEXT NOT NULL, agency_id TEXT, person_id TEXT,
         category TEXT NOT NULL, channel TEXT NOT NULL, status TEXT NOT NULL,
         received_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS journal (
-        sequence BIGINT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,
-        type TEXT NOT NULL, body BLOB NOT NULL, running_hash TEXT NOT NULL,
-        recorded_at TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS tracking (
-        name TEXT PRIMARY KEY, position BIGINT NOT NULL, updated_at TEXT NOT NULL)""",
 ]
-
-PROJECTION = "publication"
-RELAY = "relay"
 
 CASE_COLUMNS = (
     "id",
@@ -74,16 +68,6 @@ CASE_COLUMNS = (
     "callback_result",
     "transferred_to",
 )
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    sequence: int
-    event_id: str
-    subject: str
-    type: str
-    body: bytes
-    running_hash: str
 
 
 @dataclass(frozen=True)
@@ -112,39 +96,12 @@ class CaseFilter:
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-class NodeViews:
+class NodeViews(Journal):
     """Reads of the node's read model and journal."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
+        super().__init__(db)
         db.executescript(SCHEMA)
-
-    # -- positions -----------------------------------------------------------------------------
-
-    def position(self, name: str) -> int:
-        with self.db.reading() as cursor:
-            cursor.execute("SELECT position FROM tracking WHERE name = ?", (name,))
-            row = cursor.fetchone()
-        return int(row[0]) if row else 0
-
-    def journal_head(self) -> tuple[int, str]:
-        """The last sequence in the journal and the running hash through it."""
-        with self.db.reading() as cursor:
-            cursor.execute(
-                "SELECT sequence, running_hash FROM journal ORDER BY sequence DESC LIMIT 1"
-            )
-            row = cursor.fetchone()
-        return (int(row[0]), str(row[1])) if row else (0, "0" * 64)
-
-    def journal_after(self, sequence: int, limit: int) -> list[JournalEntry]:
-        with self.db.reading() as cursor:
-            cursor.execute(
-                "SELECT sequence, event_id, subject, type, body, running_hash FROM journal "
-                "WHERE sequence > ? ORDER BY sequence LIMIT ?",
-                (sequence, limit),
-            )
-            rows = cursor.fetchall()
-        return [JournalEntry(int(r[0]), r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
 
     # -- cases ---------------------------------------------------------------------------------
 

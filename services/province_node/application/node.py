@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -19,11 +19,13 @@ from services.province_node.domain.context import current_command
 from services.province_node.domain.errors import (
     IdempotencyKeyReused,
     ReferenceNotFound,
+    StepInTheFuture,
 )
 from services.province_node.domain.pseudonym import pseudonym
 
 A = TypeVar("A", bound=NodeAggregate)
 NAMESPACE = UUID("6f1c3a52-8d5e-4f0a-9a57-2b8f0c9d4e11")
+CLOCK_SKEW = timedelta(minutes=5)  # a client clock this far ahead is still believed
 
 
 class NotFound(LookupError):
@@ -211,6 +213,12 @@ class ProvinceNode(Application[UUID]):
             )
         return agency
 
+    def _require_case(self, case_id: str) -> None:
+        try:
+            self._load(Case, UUID(str(case_id)))
+        except (NotFound, ValueError):
+            raise ReferenceNotFound("case_id", f"no case {case_id} in this province") from None
+
     def register_agency(
         self,
         *,
@@ -293,6 +301,8 @@ class ProvinceNode(Application[UUID]):
     ) -> tuple[Complaint, bool]:
         if agency_id is not None:
             self._require_agency(agency_id, person_id)
+        if fields.get("case_id") is not None:
+            self._require_case(fields["case_id"])
         complaint_id = self.id_for("complaint", idempotency_key)
         return self._create_once(
             Complaint,
@@ -314,6 +324,20 @@ class ProvinceNode(Application[UUID]):
         return self._load(Complaint, complaint_id)
 
     def change_complaint_status(
-        self, complaint_id: UUID, status: str, note: str | None = None
+        self, complaint_id: UUID, status: str, at: datetime | None = None, **particulars: Any
     ) -> Complaint:
-        return self._change(Complaint, complaint_id, lambda c: c.change_status(status, note))
+        """Move a complaint to its next status, stating what that step must state."""
+        effective = self._effective(at)
+        return self._change(
+            Complaint, complaint_id, lambda c: c.change_status(status, effective, **particulars)
+        )
+
+    @staticmethod
+    def _effective(at: datetime | None) -> datetime:
+        """When a step took effect: now, or an earlier time it is recorded for."""
+        now = datetime.now(UTC)
+        if at is None:
+            return now
+        if at - now > CLOCK_SKEW:
+            raise StepInTheFuture(f"{StepInTheFuture.rule} ({at.isoformat()})")
+        return at

@@ -80,3 +80,34 @@ class ReferenceNotFound(DomainError):
     def __init__(self, field: str, rule: str) -> None:
         self.field = field
         super().__init__(rule)
+
+
+class ComplaintParticularMissing(DomainError):
+    """A step of complaint handling that the rules say must state something, without it."""
+
+    field: str = "body"
+
+
+class ReasonRequired(ComplaintParticularMissing):
+    field = "reason"
+    rule = "a complaint that is not accepted states the reason (不予受理应当说明理由)"
+
+
+class OutcomeRequired(ComplaintParticularMissing):
+    field = "outcome"
+    rule = "a resolution states its outcome: upheld, partly_upheld or not_upheld"
+
+
+class FindingRequired(ComplaintParticularMissing):
+    field = "finding"
+    rule = "a resolution states the category of its finding (办结应当有认定结论)"
+
+
+class StepBeforePreviousStep(ComplaintParticularMissing):
+    field = "at"
+    rule = "a step of complaint handling cannot take effect before the step it follows"
+
+
+class StepInTheFuture(ComplaintParticularMissing):
+    field = "at"
+    rule = "a step of complaint handling cannot take effect in the future"

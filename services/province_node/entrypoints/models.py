@@ -16,8 +16,13 @@ from contracts.vocabulary import (
     ApplicantCategory,
     CallbackResult,
     Channel,
+    ComplaintAction,
     ComplaintAgainst,
     ComplaintCategory,
+    ComplaintFinding,
+    ComplaintNotAcceptedReason,
+    ComplaintOutcome,
+    ComplaintReopenReason,
     ComplaintStatus,
     LicenceAction,
     Outcome,
@@ -412,8 +417,67 @@ class ComplaintCreate(Strict):
 
 
 class ComplaintStatusCreate(Strict):
+    """The next step of handling a complaint, and what that step must state."""
+
     status: ComplaintStatus
+    at: AwareDatetime | None = Field(
+        default=None,
+        description="When the step took effect (default: now); never before the last step.",
+    )
+    reason: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None,
+        description=(
+            "Required when not accepted (a ComplaintNotAcceptedReason code); why it is reopened "
+            "(a ComplaintReopenReason code, default other)."
+        ),
+    )
+    action: ComplaintAction | None = Field(
+        default=None, description="For action_taken: what was done (default other)."
+    )
+    outcome: ComplaintOutcome | None = Field(default=None, description="Required when resolved.")
+    finding: ComplaintFinding | None = Field(
+        default=None, description="Required when resolved: the category of the finding."
+    )
+    finding_text: Note | None = Field(
+        default=None, description="The finding in words; it stays in the province."
+    )
     note: Note | None = None
+
+    def particulars(self) -> dict[str, Any]:
+        """What the step states, checked against the status it is for."""
+        given = {
+            name: getattr(self, name)
+            for name in ("reason", "action", "outcome", "finding", "finding_text")
+            if getattr(self, name) is not None
+        }
+        allowed = {
+            ComplaintStatus.NOT_ACCEPTED: {"reason"},
+            ComplaintStatus.REOPENED: {"reason"},
+            ComplaintStatus.ACTION_TAKEN: {"action"},
+            ComplaintStatus.RESOLVED: {"outcome", "finding", "finding_text"},
+        }.get(self.status, set())
+        for name in given:
+            if name not in allowed:
+                raise ValueError(f"{name}: not stated when a complaint becomes {self.status.value}")
+        codes = {
+            ComplaintStatus.NOT_ACCEPTED: ComplaintNotAcceptedReason,
+            ComplaintStatus.REOPENED: ComplaintReopenReason,
+        }.get(self.status)
+        if codes is not None and "reason" in given and given["reason"] not in set(codes):
+            choices = ", ".join(code.value for code in codes)
+            raise ValueError(f"reason: {given['reason']!r} is not one of {choices}")
+        return {k: (v.value if hasattr(v, "value") else v) for k, v in given.items()}
+
+
+class ComplaintStepRead(BaseModel):
+    status: str
+    at: datetime
+    recorded_at: datetime
+    actor: str | None = None
+    reason: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    finding: str | None = None
 
 
 class ComplaintRead(BaseModel):
@@ -430,6 +494,12 @@ class ComplaintRead(BaseModel):
     received_at: datetime
     complainant: PersonalData
     complainant_id: str
+    round: int = Field(description="How many times the complaint was reopened.")
+    outcome: str | None
+    finding: str | None
+    finding_text: str | None
+    not_accepted_reason: str | None
+    history: list[ComplaintStepRead]
     version: int
 
     @classmethod
@@ -448,6 +518,12 @@ class ComplaintRead(BaseModel):
             received_at=complaint.received_at,
             complainant=PersonalData(**complaint.complainant),
             complainant_id=complaint.complainant_id,
+            round=complaint.round,
+            outcome=complaint.outcome,
+            finding=complaint.finding,
+            finding_text=complaint.finding_text,
+            not_accepted_reason=complaint.not_accepted_reason,
+            history=[ComplaintStepRead(**step) for step in complaint.history],
             version=complaint.version,
         )
 

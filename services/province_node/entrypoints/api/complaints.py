@@ -84,6 +84,13 @@ def get_complaint(complaint_id: UUID, node: Node) -> ComplaintRead:
 def change_status(
     complaint_id: UUID, body: ComplaintStatusCreate, node: Node, command: Command
 ) -> ComplaintRead:
-    """Move a complaint to its next status."""
+    """Move a complaint to its next status; a resolution states its outcome and finding."""
+    try:
+        particulars = body.particulars()
+    except ValueError as error:
+        raise InvalidInput.from_value_error(error) from None
     with acting(command):
-        return ComplaintRead.of(node.change_complaint_status(complaint_id, body.status, body.note))
+        complaint = node.change_complaint_status(
+            complaint_id, body.status.value, body.at, note=body.note, **particulars
+        )
+    return ComplaintRead.of(complaint)

@@ -53,7 +53,9 @@ def statistics(
 @router.get("/journal", responses={200: {"content": {"application/json": {}}}})
 def journal(
     views: Views,
-    after: Annotated[int, Query(ge=0, description="Return events with a sequence above this.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**62, description="Return events with a sequence above this.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> Response:
     """Published events in sequence order, exactly as published, for consumers to fill gaps."""

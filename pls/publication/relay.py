@@ -1,0 +1,254 @@
+"""The relay: a service's journal to its origin's JetStream stream, in order, at least once.
+
+It publishes journal entries after its saved position, with the event id as `Nats-Msg-Id` so the
+stream drops a re-sent copy, and saves its new position only after every publish in the batch was
+acknowledged. While NATS is unreachable it retries with backoff; the service keeps accepting work
+and the journal simply grows until the relay catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+import orjson
+import structlog
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError
+from prometheus_client import Counter, Gauge
+
+from contracts.envelope import chain_hash
+from contracts.subjects import stream_name
+from pls import bus
+from pls.publication.journal import RELAY, Journal, JournalEntry
+from pls.tasks import cancel_and_wait
+from pls.telemetry import exporting, record_span, span_from
+
+log = structlog.get_logger(__name__)
+
+PUBLISHED = Counter("pls_relay_published_total", "Events the relay published and saw acknowledged")
+DUPLICATES = Counter(
+    "pls_relay_duplicates_total", "Publishes the stream acknowledged as duplicates"
+)
+FAILURES = Counter("pls_relay_publish_failures_total", "Batches that failed and were retried")
+LAG = Gauge("pls_relay_lag_events", "Journal entries not yet acknowledged by JetStream")
+POSITION = Gauge("pls_relay_position", "Last journal sequence acknowledged by JetStream")
+CONNECTED = Gauge("pls_relay_connected", "1 while the relay is connected to NATS")
+
+
+class RelayPositionError(RuntimeError):
+    """The saved position does not match the journal (the journal was replaced or restored)."""
+
+
+class Relay:
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        origin: str,
+        nats_url: str,
+        nats_creds: Path | None = None,
+        member_id: str | None = None,
+        batch_size: int = 1000,
+        ack_timeout: float = 10.0,
+        ensure_stream: bool = True,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.views = journal
+        self.origin = origin
+        self.stream = stream_name(origin)
+        self.nats_url = nats_url
+        self.nats_creds = nats_creds
+        self.member_id = member_id
+        self.batch_size = batch_size
+        self.ack_timeout = ack_timeout
+        self.ensure_stream = ensure_stream
+        self.max_backoff = max_backoff
+        self.position = journal.position(RELAY)
+        self.connected = False
+        self.last_error: str | None = None
+        self.last_published_at: float | None = None
+        self._journal_end = 0
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        POSITION.set(self.position)
+
+    # -- signalling ----------------------------------------------------------------------------
+
+    def journal_appended(self, sequence: int) -> None:
+        """Called from the projection thread when the journal grew."""
+        self._journal_end = max(self._journal_end, sequence)
+        LAG.set(max(0, self._journal_end - self.position))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    @property
+    def lag(self) -> int:
+        return max(0, self._journal_end - self.position)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._journal_end = (await asyncio.to_thread(self.views.journal_head))[0]
+        LAG.set(self.lag)
+        self._task = asyncio.create_task(self.run(), name="relay")
+
+    async def stop(self) -> None:
+        await cancel_and_wait([self._task])
+        if self._client is not None and not self._client.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.drain(), 5.0)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._client.close(), 2.0)
+
+    async def _set_connected(self, state: bool) -> None:
+        self.connected = state
+        CONNECTED.set(1 if state else 0)
+        if state:
+            self._wake.set()
+
+    async def _connect(self) -> JetStreamContext:
+        backoff = 0.2
+        while True:
+            try:
+                self._client = await bus.connect(
+                    self.nats_url,
+                    name=f"relay-{self.origin}",
+                    creds=self.nats_creds,
+                    member_id=self.member_id,
+                    on_state=self._set_connected,
+                )
+                js = self._client.jetstream(timeout=self.ack_timeout)
+                if self.ensure_stream:
+                    await bus.ensure_stream(js, self.origin)
+                return js
+            except Exception as error:  # NATS not there yet: the service keeps serving meanwhile
+                self.last_error = f"connect: {error!r}"
+                if self._client is not None:
+                    with contextlib.suppress(Exception):
+                        await self._client.close()
+                    self._client = None
+                log.warning("relay cannot reach NATS; retrying", error=str(error), backoff=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    async def run(self) -> None:
+        js = await self._connect()
+        backoff = 0.2
+        while True:
+            entries = await asyncio.to_thread(
+                self.views.journal_after, self.position, self.batch_size
+            )
+            if not entries:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                continue
+            try:
+                await self.publish_batch(js, entries)
+                backoff = 0.2
+            except NoStreamResponseError:
+                # The stream is gone (deleted by an operator, or a new cluster): recreate it and
+                # go on; consumers notice the sequence continues and fetch what they miss.
+                FAILURES.inc()
+                self.last_error = "publish: no stream answered"
+                if self.ensure_stream:
+                    with contextlib.suppress(Exception):
+                        await bus.ensure_stream(js, self.origin)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+            except Exception as error:
+                FAILURES.inc()
+                self.last_error = f"publish: {error!r}"
+                log.warning(
+                    "relay batch failed; retrying",
+                    error=repr(error),
+                    backoff=backoff,
+                    first=entries[0].sequence,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    async def publish_batch(self, js: JetStreamContext, entries: list[JournalEntry]) -> None:
+        """Publish `entries` and save the position after all of them were acknowledged."""
+        self._check_continuity(entries)
+        started = time.time_ns()
+        first = entries[0]
+        with span_from(
+            "relay publish",
+            None,
+            __name__,
+            stream=self.stream,
+            first_sequence=str(first.sequence),
+            count=str(len(entries)),
+        ):
+            futures = []
+            try:
+                for entry in entries:
+                    futures.append(
+                        await js.publish_async(
+                            entry.subject,
+                            entry.body,
+                            stream=self.stream,
+                            headers={"Nats-Msg-Id": entry.event_id},
+                        )
+                    )
+                acks = await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
+            finally:
+                for future in futures:
+                    if not future.done():
+                        future.cancel()
+        if exporting():
+            for entry in entries:
+                record_span(
+                    "relay publish",
+                    orjson.loads(entry.body).get("traceparent"),
+                    __name__,
+                    started,
+                    event_id=entry.event_id,
+                    subject=entry.subject,
+                    sequence=str(entry.sequence),
+                )
+        duplicates = sum(1 for ack in acks if ack.duplicate)
+        last = entries[-1].sequence
+        await asyncio.to_thread(self._save_position, last)
+        self.position = last
+        self._journal_end = max(self._journal_end, last)
+        self.last_published_at = time.time()
+        self.last_error = None
+        PUBLISHED.inc(len(entries))
+        DUPLICATES.inc(duplicates)
+        POSITION.set(last)
+        LAG.set(self.lag)
+
+    def _check_continuity(self, entries: list[JournalEntry]) -> None:
+        if entries[0].sequence != self.position + 1:
+            raise RelayPositionError(
+                f"journal continues at {entries[0].sequence}, relay is at {self.position}"
+            )
+
+    def _save_position(self, sequence: int) -> None:
+        with self.views.db.transaction() as cursor:
+            Journal.save_position(cursor, RELAY, sequence)
+
+    def rewind(self, sequence: int) -> None:
+        """Publish again from `sequence` + 1 (the stream and consumers drop what they already have)."""
+        self._save_position(sequence)
+        self.position = sequence
+        self._wake.set()
+
+
+def verify_chain(entries: list[JournalEntry], previous_hash: str) -> bool:
+    """Whether the journal's running hashes follow from its bodies (tampering shows here)."""
+    running = previous_hash
+    for entry in entries:
+        running = chain_hash(running, entry.body)
+        if running != entry.running_hash:
+            return False
+    return True

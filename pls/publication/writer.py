@@ -1,0 +1,254 @@
+"""The journal writer: an application's notification log into its journal, one transaction a batch.
+
+It reads the event store's notification log in order, in batches. For each batch, in one
+transaction, it lets the service update its local views, appends the translated integration events
+to the journal (numbering them with the contiguous per-source sequence and extending the running
+hash, each event signed with the publisher's key), and records how far it got. A crash at any point therefore loses nothing and writes nothing
+twice. It also appends a checkpoint event whenever one is due or asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from contracts.envelope import build_event, canonical_bytes, chain_hash
+from contracts.events.base import EventData
+from contracts.events.checkpoint import CheckpointPublished
+from contracts.registry import REGISTRY
+from pls.publication.journal import PROJECTION, Journal
+from pls.sqlstore import Cursor, Database
+from pls.trust.keys import SigningKey
+from pls.trust.signing import sign_event
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class JournalCursor:
+    """Where the journal ends: the last sequence and the running hash through it."""
+
+    sequence: int
+    running_hash: str
+    checkpointed_through: int
+    last_checkpoint_at: float
+
+
+class JournalWriter:
+    """Projects a notification log into local views and the journal, one transaction per batch.
+
+    A service says what each of its domain events publishes (`translate`) and, if it keeps local
+    views, how each changes them (`process_event`).
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        journal: Journal,
+        *,
+        origin: str,
+        service: str,
+        namespace: UUID,
+        batch_size: int = 500,
+        checkpoint_interval: float = 60.0,
+        on_journal_appended: Callable[[int], None] | None = None,
+        signer: SigningKey,
+    ) -> None:
+        self.signer = signer
+        self.app = app
+        self.store = journal
+        self.db: Database = journal.db
+        self.origin = origin
+        self.service = service
+        self.namespace = namespace
+        self.batch_size = batch_size
+        self.checkpoint_interval = checkpoint_interval
+        self.on_journal_appended = on_journal_appended
+        self.position = journal.position(PROJECTION)
+        sequence, running_hash = journal.journal_head()
+        checkpointed = journal.last_sequence_of_type(REGISTRY.for_model(CheckpointPublished).name)
+        self.journal = JournalCursor(sequence, running_hash, checkpointed, time.monotonic())
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._stopping = threading.Event()
+        self._checkpoint_requested = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    # -- what a service says -------------------------------------------------------------------
+
+    def translate(self, domain_event: Any) -> Sequence[EventData]:
+        """The integration events a domain event publishes, in order (none by default)."""
+        return ()
+
+    def process_event(self, domain_event: Any, cursor: Cursor) -> None:
+        """How a domain event changes the service's local views (none by default)."""
+
+    # -- running -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        listeners = getattr(self.app, "on_recorded", None)
+        if listeners is not None:
+            listeners.append(self.notify)
+        self._thread = threading.Thread(target=self._run, name="publication", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def notify(self, position: int | None = None) -> None:
+        """New events were recorded: wake up."""
+        self._wake.set()
+
+    def request_checkpoint(self) -> None:
+        self._checkpoint_requested.set()
+        self._wake.set()
+
+    def wait_for(self, position: int, timeout: float = 2.0) -> bool:
+        """Block until the views include `position` of the notification log."""
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            while self.position < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._progress.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                worked = self.run_once()
+                backoff = 0.1
+            except Exception as error:  # keep projecting after a transient database error
+                self.error = error
+                log.exception("publication batch failed; retrying", backoff=backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if not worked:
+                self._wake.wait(0.5)
+                self._wake.clear()
+
+    def run_once(self) -> bool:
+        """Project one batch (or append a due checkpoint). Returns whether anything was done."""
+        notifications = self.app.recorder.select_notifications(
+            start=self.position + 1, limit=self.batch_size
+        )
+        if notifications:
+            self._project(notifications)
+            return True
+        if self._checkpoint_due():
+            self._append_checkpoint()
+            return True
+        return False
+
+    # -- one batch -----------------------------------------------------------------------------
+
+    def _project(self, notifications: Sequence[Any]) -> None:
+        journal = JournalCursor(**vars(self.journal))
+        rows: list[tuple[Any, ...]] = []
+        with self.db.transaction() as cursor:
+            for notification in notifications:
+                domain_event = self.app.mapper.to_domain_event(notification)
+                self.process_event(domain_event, cursor)
+                for n, data in enumerate(self.translate(domain_event)):
+                    rows.append(self._journal_row(journal, data, domain_event, n))
+            self.store.append(cursor, rows)
+            position = notifications[-1].id
+            self.store.save_position(cursor, PROJECTION, position)
+        self._advance(journal, position)
+
+    def _journal_row(
+        self, journal: JournalCursor, data: EventData, domain_event: Any, n: int
+    ) -> tuple[Any, ...]:
+        journal.sequence += 1
+        # Stable ids: the same domain event always publishes under the same ids.
+        name = f"{self.origin}/{domain_event.originator_id}/{domain_event.originator_version}"
+        event_id = str(uuid.uuid5(self.namespace, name if n == 0 else f"{name}/{n}"))
+        return self._entry(
+            journal,
+            data,
+            str(domain_event.originator_id),
+            event_id,
+            domain_event.timestamp,
+            getattr(domain_event, "traceparent", None),
+        )
+
+    def _entry(
+        self,
+        journal: JournalCursor,
+        data: EventData,
+        subject: str,
+        event_id: str,
+        moment: datetime,
+        traceparent: str | None,
+    ) -> tuple[Any, ...]:
+        event_type = REGISTRY.of(data)
+        event = build_event(
+            data,
+            origin=self.origin,
+            service=self.service,
+            subject=subject,
+            event_id=event_id,
+            sequence=journal.sequence,
+            time=moment,
+            traceparent=traceparent,
+        )
+        body = canonical_bytes(sign_event(event, self.signer))
+        journal.running_hash = chain_hash(journal.running_hash, body)
+        return (
+            journal.sequence,
+            event_id,
+            event_type.subject(self.origin),
+            event_type.name,
+            body,
+            journal.running_hash,
+            datetime.now(UTC).isoformat(),
+        )
+
+    def _advance(self, journal: JournalCursor, position: int) -> None:
+        appended = journal.sequence > self.journal.sequence
+        self.journal = journal
+        with self._progress:
+            self.position = position
+            self._progress.notify_all()
+        if appended and self.on_journal_appended is not None:
+            self.on_journal_appended(journal.sequence)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _checkpoint_due(self) -> bool:
+        journal = self.journal
+        if journal.sequence == journal.checkpointed_through:
+            return False  # nothing new since the last checkpoint (itself the last journal entry)
+        if self._checkpoint_requested.is_set():
+            return True
+        return time.monotonic() - journal.last_checkpoint_at >= self.checkpoint_interval
+
+    def _append_checkpoint(self) -> None:
+        self._checkpoint_requested.clear()
+        journal = JournalCursor(**vars(self.journal))
+        data = CheckpointPublished(
+            through_sequence=journal.sequence, running_hash=journal.running_hash
+        )
+        journal.sequence += 1
+        event_id = str(uuid.uuid5(self.namespace, f"{self.origin}/checkpoint/{journal.sequence}"))
+        row = self._entry(journal, data, self.origin, event_id, datetime.now(UTC), None)
+        with self.db.transaction() as cursor:
+            self.store.append(cursor, [row])
+        journal.checkpointed_through = journal.sequence
+        journal.last_checkpoint_at = time.monotonic()
+        self._advance(journal, self.position)

@@ -1,0 +1,1 @@
+"""The supervision API, one router per resource."""
