@@ -38,7 +38,12 @@ async def connect(
     """Connect as a registry member (its nkey seed file and private inbox), reconnecting forever;
     `on_state(True/False)` hears of (re)connections."""
 
+    holder: dict[str, Client] = {}
+
     async def disconnected() -> None:
+        client = holder.get("client")
+        if client is not None and (client.is_closed or client.is_draining):
+            return  # closing on purpose
         log.warning("nats disconnected", client=name)
         if on_state is not None:
             result = on_state(False)
@@ -72,6 +77,7 @@ async def connect(
     if member_id is not None:
         options["inbox_prefix"] = inbox_prefix(member_id)
     client = await nats.connect(**options)
+    holder["client"] = client
     if on_state is not None:
         result = on_state(True)
         if result is not None:
