@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import nacl.exceptions
@@ -75,10 +76,15 @@ def is_public_key(value: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=1024)
+def _verify_key(public_key: str) -> nacl.signing.VerifyKey:
+    return nacl.signing.VerifyKey(_raw_public_key(public_key))
+
+
 def verify(public_key: str, data: bytes, signature: bytes) -> bool:
     """Whether `signature` over `data` was made with the seed of `public_key`."""
     try:
-        nacl.signing.VerifyKey(_raw_public_key(public_key)).verify(data, signature)
+        _verify_key(public_key).verify(data, signature)
     except (nacl.exceptions.BadSignatureError, KeyError_, ValueError):
         return False
     return True

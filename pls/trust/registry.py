@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -146,9 +147,13 @@ class FederationRegistry(BaseModel):
     def publisher_of(self, origin: str) -> Member | None:
         return next((m for m in self.members if m.origin == origin), None)
 
-    def signing_keys_for(self, origin: str) -> list[str]:
-        member = self.publisher_of(origin)
-        return list(member.signing_keys) if member else []
+    @cached_property
+    def _keys_by_origin(self) -> dict[str, frozenset[str]]:
+        return {m.origin: frozenset(m.signing_keys) for m in self.members if m.origin is not None}
+
+    def signing_keys_for(self, origin: str) -> frozenset[str]:
+        """The keys an origin's events may be signed with (looked up for every event consumed)."""
+        return self._keys_by_origin.get(origin, frozenset())
 
     def signer(self, public_key: str) -> Member | None:
         return next((m for m in self.members if public_key in m.signing_keys), None)
