@@ -98,9 +98,8 @@ def up(
     console.print(
         f"Wrote {var_dir / 'federation.json'}; tokens are in {var_dir / 'trust' / 'tokens'}."
     )
-    console.print(
-        f"Dashboard (ministry staff): {federation.hub_url}/#token={federation.token('staff')}"
-    )
+    console.print("Dashboard for ministry staff (the link carries a token):")
+    print(f"  {federation.hub_url}/#token={federation.token('staff')}", flush=True)
     console.print("Ctrl-C stops everything.")
     try:
         if simulate:

@@ -104,6 +104,8 @@ class Simulator:
             limits=httpx.Limits(max_connections=concurrency * 2),
         )
         self.semaphore = asyncio.Semaphore(concurrency)
+        # Registering agencies has its own, narrower lane so case traffic flows from the start.
+        self.seeding = asyncio.Semaphore(max(2, concurrency // 4))
         self.stats: Counter[str] = Counter()
         self._schedule: list[tuple[float, int, Callable[[], Awaitable[object]]]] = []
         self._counter = itertools.count()
@@ -113,13 +115,18 @@ class Simulator:
     # -- plumbing ------------------------------------------------------------------------------
 
     async def post(
-        self, url: str, body: dict[str, Any] | None = None, key: str | None = None
+        self,
+        url: str,
+        body: dict[str, Any] | None = None,
+        key: str | None = None,
+        *,
+        lane: asyncio.Semaphore | None = None,
     ) -> dict[str, Any] | None:
         headers = {"Idempotency-Key": key} if key else {}
         token = next((t for base, t in self._token_of.items() if url.startswith(base)), None)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        async with self.semaphore:
+        async with lane or self.semaphore:
             for attempt in range(3):
                 try:
                     response = await self.client.post(url, json=body or {}, headers=headers)
@@ -155,43 +162,46 @@ class Simulator:
     # -- agencies ------------------------------------------------------------------------------
 
     async def seed_agencies(self) -> int:
-        """Register the agencies cases are assigned to: a set per prefecture and a few per province."""
-        tasks = []
+        """Register the agencies cases are assigned to: a set per prefecture and a few per province.
+
+        Each province's first prefecture comes first everywhere, so every province can assign
+        cases within seconds; the remaining prefectures follow, interleaved across provinces.
+        """
+        gazetteer = divisions.gazetteer()
+        per_prefecture = (
+            "legal_aid_centre",
+            "mediation_committee",
+            "law_firm",
+            "law_firm",
+            "notary_office",
+            "pls_centre",
+        )
+        per_province = (
+            "judicial_appraisal_institution",
+            "judicial_appraisal_institution",
+            "arbitration_commission",
+        )
+        plan: list[tuple[int, ProvinceState, str, str, str, int]] = []
         for state in self.provinces.values():
-            gazetteer = divisions.gazetteer()
-            for prefecture in gazetteer.prefectures_by_province.get(state.province, ()):
-                counties = gazetteer.counties_by_prefecture.get(prefecture) or ()
-                if not counties:
-                    continue
-                for n, agency_type in enumerate(
-                    (
-                        "legal_aid_centre",
-                        "mediation_committee",
-                        "law_firm",
-                        "law_firm",
-                        "notary_office",
-                        "pls_centre",
-                    )
-                ):
-                    tasks.append(self._register(state, prefecture, counties[0], agency_type, n))
-            first_prefecture = next(
-                iter(gazetteer.prefectures_by_province.get(state.province, ())), None
+            prefectures = [
+                p
+                for p in gazetteer.prefectures_by_province.get(state.province, ())
+                if gazetteer.counties_by_prefecture.get(p)
+            ]
+            for rank, prefecture in enumerate(prefectures):
+                county = gazetteer.counties_by_prefecture[prefecture][0]
+                for n, agency_type in enumerate(per_prefecture):
+                    plan.append((rank, state, prefecture, county, agency_type, n))
+                if rank == 0:
+                    for n, agency_type in enumerate(per_province):
+                        plan.append((rank, state, prefecture, county, agency_type, 100 + n))
+        plan.sort(key=lambda item: item[0])
+        results = await asyncio.gather(
+            *(
+                self._register(state, prefecture, county, agency_type, n)
+                for _, state, prefecture, county, agency_type, n in plan
             )
-            if first_prefecture:
-                capital = (
-                    gazetteer.counties_by_prefecture.get(first_prefecture) or (state.counties[0],)
-                )[0]
-                for n, agency_type in enumerate(
-                    (
-                        "judicial_appraisal_institution",
-                        "judicial_appraisal_institution",
-                        "arbitration_commission",
-                    )
-                ):
-                    tasks.append(
-                        self._register(state, first_prefecture, capital, agency_type, 100 + n)
-                    )
-        results = await asyncio.gather(*tasks)
+        )
         return sum(1 for r in results if r)
 
     async def _register(
@@ -259,6 +269,7 @@ class Simulator:
                         "person_id": f"{agency.id[:8]}-{i}",
                     },
                     key=f"sim-person-{agency.id}-{i}",
+                    lane=self.seeding,
                 )
                 if person:
                     agency.people.append(person["person_id"])
@@ -328,17 +339,18 @@ class Simulator:
             if to != province.province:
                 await self.post(f"{url}/transfer", {"to_province": to}, key=f"{key}-t")
                 return
-        agency = province.agency_for(
-            rng, AGENCY_FOR_SERVICE[service], divisions.prefecture_of(county)
-        )
-        if agency is None:
-            return
         assign_delay = rng.uniform(0.1, 2.5) if service == "legal_aid" else rng.uniform(0.05, 1.0)
-        self.later(assign_delay, lambda: self._assign(province, url, service, agency, key))
+        self.later(assign_delay, lambda: self._assign(province, url, service, county, key))
 
     async def _assign(
-        self, province: ProvinceState, url: str, service: str, agency: Agency, key: str
+        self, province: ProvinceState, url: str, service: str, county: str, key: str
     ) -> None:
+        agency = province.agency_for(
+            self.rng, AGENCY_FOR_SERVICE[service], divisions.prefecture_of(county)
+        )
+        if agency is None:  # the province's agencies are still being registered: try again
+            self.later(1.0, lambda: self._assign(province, url, service, county, key))
+            return
         person = self.rng.choice(agency.people) if agency.people else None
         body = {"agency_id": agency.id, **({"person_id": person} if person else {})}
         if await self.post(f"{url}/assign", body, key=f"{key}-a") is None:
@@ -518,10 +530,17 @@ class Simulator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, timeout))
 
-    async def run(self, duration: float | None = None) -> Counter[str]:
+    async def _seed(self) -> None:
         agencies = await self.seed_agencies()
         log.info("simulator seeded agencies", agencies=agencies)
-        tasks = [asyncio.create_task(self._arrivals()), asyncio.create_task(self._steps())]
+
+    async def run(self, duration: float | None = None) -> Counter[str]:
+        # Cases start arriving at once; each is assigned once its province's agencies exist.
+        tasks = [
+            asyncio.create_task(self._seed()),
+            asyncio.create_task(self._arrivals()),
+            asyncio.create_task(self._steps()),
+        ]
         try:
             if duration is None:
                 await asyncio.Event().wait()
