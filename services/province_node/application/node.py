@@ -107,16 +107,17 @@ class ProvinceNode(Application[UUID]):
     def _create_once(
         self, kind: type[A], aggregate_id: UUID, fingerprint: str | None, create: Callable[[], A]
     ) -> tuple[A, bool]:
-        """Create, unless a retry of the same request already did (then return what it made)."""
+        """Create, unless a retry of the same request already did (then return what it made).
+
+        The insert is tried first: the event store refuses a second aggregate with the same id,
+        and only then is the existing one read, so a first request costs one write.
+        """
         try:
+            created = create()
+            self.save(created)
+            return created, True
+        except ConcurrentChange:
             aggregate = self._load(kind, aggregate_id)
-        except NotFound:
-            aggregate = create()
-            try:
-                self.save(aggregate)
-                return aggregate, True
-            except ConcurrentChange:
-                aggregate = self._load(kind, aggregate_id)
         if getattr(aggregate, "request_fingerprint", fingerprint) != fingerprint:
             raise IdempotencyKeyReused()
         return aggregate, False
