@@ -185,14 +185,20 @@ class Hub:
         *,
         gap_timeout: float = 1.0,
         durable: str = "ministry-hub",
+        reconcile_interval: float = 0.5,
+        resync_backoff: float = 5.0,
     ) -> Hub:
+        # Provinces without a URL get one nobody listens on: never a real node on a default port.
+        urls = {p: (node_urls or {}).get(p, "http://127.0.0.1:9") for p in provinces}
         settings = HubSettings(
             database=database,
             schema_name=schema,
             provinces=provinces,
-            node_urls=node_urls or {},
+            node_urls=urls,
             gap_timeout=gap_timeout,
             durable=durable,
+            reconcile_interval=reconcile_interval,
+            resync_backoff=resync_backoff,
         )
         return cls(build_hub(settings, CommonSettings(nats_url=nats_url)), provinces)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.subjects import PROVINCES
@@ -30,6 +30,13 @@ class HubSettings(BaseSettings):
     gap_timeout: float = 3.0
     silent_after: float = 900.0
     deadline_rules: Path | None = None
+    reconcile_interval: float = 5.0
+    resync_backoff: float = 60.0
+    bus_grace: float = 30.0
+    ready_gap_grace: float = 5.0
+    queue_size: int = 20_000
+    max_held: int = 50_000
+    journal_token: SecretStr | None = None
 
     @field_validator("provinces", mode="before")
     @classmethod

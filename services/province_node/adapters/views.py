@@ -9,6 +9,7 @@ projected, in the same transaction as the rows it produced.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pls.sqlstore import Database
@@ -127,6 +128,15 @@ class NodeViews:
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
+    def save_position(self, name: str, position: int) -> None:
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO tracking (name, position, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+                "updated_at = excluded.updated_at",
+                (name, position, datetime.now(UTC).isoformat()),
+            )
+
     def journal_head(self) -> tuple[int, str]:
         """The last sequence in the journal and the running hash through it."""
         with self.db.reading() as cursor:
@@ -135,6 +145,15 @@ class NodeViews:
             )
             row = cursor.fetchone()
         return (int(row[0]), str(row[1])) if row else (0, "0" * 64)
+
+    def journal_hash_at(self, sequence: int) -> str | None:
+        """The running hash through `sequence`, if the journal reaches it (zero hash at 0)."""
+        if sequence == 0:
+            return "0" * 64
+        with self.db.reading() as cursor:
+            cursor.execute("SELECT running_hash FROM journal WHERE sequence = ?", (sequence,))
+            row = cursor.fetchone()
+        return str(row[0]) if row else None
 
     def journal_after(self, sequence: int, limit: int) -> list[JournalEntry]:
         with self.db.reading() as cursor:

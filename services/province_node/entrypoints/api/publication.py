@@ -1,23 +1,54 @@
-"""The node's statistics about itself, its publication journal, checkpoints and relay status."""
+"""The node's statistics about itself, its publication journal, checkpoints and relay status.
+
+The journal is how any consumer fetches what the bus lost: paged, in sequence order, each event
+exactly as published. Reading it needs the journal token when the node is configured with one.
+"""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 
 from contracts.envelope import CONTENT_TYPE
 from contracts.vocabulary import Channel, ServiceType
-from services.province_node.adapters.views import CaseFilter
+from pls.web import InvalidInput
+from services.province_node.adapters.views import RELAY, CaseFilter
 from services.province_node.entrypoints.api.deps import Runtime, Views
 from services.province_node.entrypoints.models import (
     CaseStatistics,
     JournalHead,
     RatingSummary,
+    RelayRewind,
     RelayStatus,
 )
 
 router = APIRouter(prefix="/v1", tags=["publication"])
+
+
+def journal_reader(
+    runtime: Runtime,
+    authorization: Annotated[
+        str | None, Header(description="`Bearer <token>` when the node requires one.")
+    ] = None,
+) -> None:
+    """Who may read the journal: anyone, unless the node has a journal token."""
+    expected = runtime.settings.journal_token
+    if expected is None:
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.encode(), expected.get_secret_value().encode()
+    ):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "reading the journal needs a valid bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+JournalReader = Depends(journal_reader)
 
 
 @router.get("/statistics", response_model=CaseStatistics)
@@ -44,7 +75,11 @@ def statistics(
     )
 
 
-@router.get("/journal", responses={200: {"content": {"application/json": {}}}})
+@router.get(
+    "/journal",
+    responses={200: {"content": {"application/json": {}}}},
+    dependencies=[JournalReader],
+)
 def journal(
     views: Views,
     after: Annotated[int, Query(ge=0, description="Return events with a sequence above this.")] = 0,
@@ -68,12 +103,23 @@ def journal(
     return Response(body, media_type="application/json")
 
 
-@router.get("/journal/head", response_model=JournalHead)
-def journal_head(runtime: Runtime) -> JournalHead:
-    """The last published sequence and the running hash through it."""
+@router.get("/journal/head", response_model=JournalHead, dependencies=[JournalReader])
+def journal_head(
+    runtime: Runtime,
+    at: Annotated[
+        int | None,
+        Query(ge=0, description="Also give the running hash through this sequence."),
+    ] = None,
+) -> JournalHead:
+    """The last published sequence and the running hash through it (and through `at`)."""
     sequence, running_hash = runtime.views.journal_head()
+    at_hash = runtime.views.journal_hash_at(at) if at is not None else None
     return JournalHead(
-        province=runtime.settings.province, sequence=sequence, running_hash=running_hash
+        province=runtime.settings.province,
+        sequence=sequence,
+        running_hash=running_hash,
+        at_sequence=at if at_hash is not None else None,
+        at_running_hash=at_hash,
     )
 
 
@@ -90,12 +136,15 @@ def relay_status(runtime: Runtime) -> RelayStatus:
     relay = runtime.relay
     head = runtime.projection.journal.sequence
     if relay is None:
+        # The relay runs as its own process (`pls relay`): its saved position tells how far.
+        position = runtime.views.position(RELAY)
         return RelayStatus(
-            connected=False,
-            position=0,
+            runs="elsewhere",
+            connected=None,
+            position=position,
             journal_sequence=head,
-            lag=head,
-            last_error="relay disabled",
+            lag=max(0, head - position),
+            last_error=None,
             last_published_at=None,
         )
     return RelayStatus(
@@ -106,3 +155,16 @@ def relay_status(runtime: Runtime) -> RelayStatus:
         last_error=relay.last_error,
         last_published_at=relay.last_published_at,
     )
+
+
+@router.post("/relay/rewind", response_model=RelayStatus)
+def rewind_relay(body: RelayRewind, runtime: Runtime) -> RelayStatus:
+    """Publish the journal again after a sequence (the stream and consumers drop duplicates)."""
+    head = runtime.projection.journal.sequence
+    if body.after > head:
+        raise InvalidInput("after", f"{body.after} is beyond the journal, which ends at {head}")
+    if runtime.relay is not None:
+        runtime.relay.rewind(body.after)
+    else:
+        runtime.views.save_position(RELAY, body.after)
+    return relay_status(runtime)
