@@ -2,7 +2,9 @@
 
 It starts nats-server, creates every started origin's stream, starts the hub and the province nodes
 as `pls` subprocesses (what containers would run), waits until each is ready, writes
-`var/federation.json` and stops everything on Ctrl-C.
+`var/federation.json` and stops everything on Ctrl-C. A province's relay can run as a process of
+its own (`separate_relays`), as it would beside the node in a deployment. Tests and the fault
+injection suite use `spawn_*`, `kill`, `pause` and `resume` to break it on purpose.
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ class Federation:
     nats_monitor_port: int = ports.NATS_MONITOR
     hub_port: int = ports.HUB
     node_ports: dict[str, int] = field(default_factory=dict)
+    relay_ports: dict[str, int] = field(default_factory=dict)
+    separate_relays: list[str] = field(default_factory=list)
     checkpoint_interval: float = 10.0
     silent_after: float = 120.0
+    reconcile_interval: float = 5.0
     environment: dict[str, str] = field(default_factory=dict)
     nats: NatsServer | None = None
     children: list[Child] = field(default_factory=list)
@@ -59,6 +64,9 @@ class Federation:
     def node_url(self, province: str) -> str:
         return f"http://127.0.0.1:{self.node_port(province)}"
 
+    def relay_port(self, province: str) -> int:
+        return self.relay_ports.get(province) or ports.relay_port(province)
+
     @property
     def hub_url(self) -> str:
         return f"http://127.0.0.1:{self.hub_port}"
@@ -72,6 +80,8 @@ class Federation:
         asyncio.run(self._create_streams())
         for province in self.provinces:
             self.spawn_node(province)
+            if province in self.separate_relays:
+                self.spawn_relay(province)
         self.spawn_hub()
         self.wait_ready()
         self.write_manifest()
@@ -88,11 +98,26 @@ class Federation:
     def spawn_node(self, province: str) -> Child:
         """(Re)start one province node, e.g. after it was killed."""
         self.children = [c for c in self.children if c.name != f"node-{province}"]
+        extra = {"PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval)}
+        if province in self.separate_relays:
+            extra["PLS_NODE_RELAY_ENABLED"] = "false"
         self._spawn(
             f"node-{province}",
             self.node_url(province),
             ["node", "--province", province, "--port", str(self.node_port(province))],
-            self._env({"PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval)}),
+            self._env(extra),
+        )
+        return self.children[-1]
+
+    def spawn_relay(self, province: str) -> Child:
+        """(Re)start a province's relay as a process of its own."""
+        self.children = [c for c in self.children if c.name != f"relay-{province}"]
+        port = self.relay_port(province)
+        self._spawn(
+            f"relay-{province}",
+            f"http://127.0.0.1:{port}",
+            ["relay", "--province", province, "--port", str(port)],
+            self._env({}),
         )
         return self.children[-1]
 
@@ -104,6 +129,27 @@ class Federation:
 
     def child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
+
+    def respawn(self, name: str) -> Child:
+        """Start a child of that name again (after it was killed)."""
+        if name == "hub":
+            return self.spawn_hub()
+        kind, _, province = name.partition("-")
+        return self.spawn_relay(province) if kind == "relay" else self.spawn_node(province)
+
+    def kill(self, name: str) -> None:
+        """kill -9: no shutdown of any kind."""
+        child = self.child(name)
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGKILL)
+        child.process.wait()
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP: the process holds its connections but does nothing."""
+        self.child(name).process.send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.child(name).process.send_signal(signal.SIGCONT)
 
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
         return {
@@ -119,6 +165,7 @@ class Federation:
             {
                 "PLS_HUB_PROVINCES": ",".join(self.provinces),
                 "PLS_HUB_SILENT_AFTER": str(self.silent_after),
+                "PLS_HUB_RECONCILE_INTERVAL": str(self.reconcile_interval),
                 "PLS_HUB_NODE_URLS": json.dumps({p: self.node_url(p) for p in self.provinces}),
             }
         )
@@ -173,6 +220,9 @@ class Federation:
                     "docs": f"{self.node_url(p)}/docs",
                     "stream": f"PLS_{p}",
                     "subjects": f"pls.{p}.>",
+                    "relay": f"http://127.0.0.1:{self.relay_port(p)}"
+                    if p in self.separate_relays
+                    else None,
                 }
                 for p in self.provinces
             },
@@ -187,6 +237,7 @@ class Federation:
     def stop(self, timeout: float = 15.0) -> None:
         for child in self.children:
             if child.process.poll() is None:
+                child.process.send_signal(signal.SIGCONT)  # a paused child cannot stop
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for child in self.children:

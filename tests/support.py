@@ -89,6 +89,7 @@ class Node:
         schema: str | None = None,
         checkpoint_interval: float = 3600.0,
         relay: bool = True,
+        journal_token: str | None = None,
     ) -> Node:
         settings = NodeSettings(
             province=province,
@@ -97,6 +98,7 @@ class Node:
             port=free_port(),
             checkpoint_interval=checkpoint_interval,
             relay_enabled=relay,
+            journal_token=journal_token,
         )
         common = CommonSettings(var_dir=tmp, nats_url=nats_url)
         return cls(province, build_node(settings, common))
@@ -187,6 +189,8 @@ class Hub:
         durable: str = "ministry-hub",
         reconcile_interval: float = 0.5,
         resync_backoff: float = 5.0,
+        journal_token: str | None = None,
+        bus_grace: float = 30.0,
     ) -> Hub:
         # Provinces without a URL get one nobody listens on: never a real node on a default port.
         urls = {p: (node_urls or {}).get(p, "http://127.0.0.1:9") for p in provinces}
@@ -199,6 +203,8 @@ class Hub:
             durable=durable,
             reconcile_interval=reconcile_interval,
             resync_backoff=resync_backoff,
+            journal_token=journal_token,
+            bus_grace=bus_grace,
         )
         return cls(build_hub(settings, CommonSettings(nats_url=nats_url)), provinces)
 
@@ -219,6 +225,13 @@ class Hub:
             timeout,
             message=f"hub caught up with {node.province}",
         )
+
+    def state(self, origin: str) -> Any:
+        return self.runtime.applier.state_of(origin)
+
+    async def row(self, origin: str) -> Any:
+        freshness = await self.runtime.freshness()
+        return next(r for r in freshness.rows if r.province == origin)
 
     def totals(self, province: str | None = None) -> dict[str, Any]:
         from services.ministry_hub.adapters.queries import Scope

@@ -201,7 +201,10 @@ class Relay:
             self.position = target
             self._save_position(target)
             POSITION.set(target)
-        return self.views.journal_after(self.position, self.batch_size)
+        entries = self.views.journal_after(self.position, self.batch_size)
+        self._journal_end = max(self._journal_end, entries[-1].sequence if entries else 0)
+        LAG.set(self.lag)
+        return entries
 
     async def publish_batch(self, js: JetStreamContext, entries: list[JournalEntry]) -> None:
         """Publish `entries` and save the position after all of them were acknowledged."""
