@@ -335,7 +335,8 @@ class Rebuilder:
             head = page.head
             for delivery in page.deliveries:
                 self.intake.offer(delivery)
-            self.read_from[origin]["journal"] += len(page.deliveries)
+            counts = self.read_from.setdefault(origin, {"stream": 0, "journal": 0})
+            counts["journal"] += len(page.deliveries)
             await self._commit_if_full(origin, "journal")
             if not page.deliveries or self.sequence(origin) >= page.head:
                 break

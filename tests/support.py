@@ -90,12 +90,13 @@ class Node:
         checkpoint_interval: float = 3600.0,
         relay: bool = True,
         journal_token: str | None = None,
+        port: int | None = None,
     ) -> Node:
         settings = NodeSettings(
             province=province,
             database=database,
             schema_name=schema,
-            port=free_port(),
+            port=port or free_port(),
             checkpoint_interval=checkpoint_interval,
             relay_enabled=relay,
             journal_token=journal_token,

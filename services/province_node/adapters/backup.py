@@ -67,6 +67,10 @@ def _copy(source: sqlite3.Connection, target_path: Path) -> None:
     try:
         source.backup(target)  # all pages in one step: one consistent snapshot
         target.execute("PRAGMA journal_mode=DELETE")  # a backup is one self-contained file
+    except sqlite3.DatabaseError as error:
+        target.close()
+        target_path.unlink(missing_ok=True)
+        raise BackupError(f"cannot copy the database: {error}") from None
     finally:
         target.close()
 
