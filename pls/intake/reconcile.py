@@ -61,6 +61,7 @@ class Reconciliation:
     resyncs: int = 0
     resyncing: bool = False
     _last_sequence: int | None = None
+    _previous_head: int | None = None
     _fetched: bool = False
     _last_resync: float | None = None
     _backoff: float = 0.0
@@ -148,11 +149,19 @@ class Reconciler:
         record.verified_through = sequence
         record.verified_at = record.checked_at
         progressed = record._last_sequence is not None and sequence > record._last_sequence
-        if sequence >= head:
-            record.resyncing = False
+        # Under load the journal is always a little ahead: reaching the head seen at the last
+        # look is keeping up; what is newer is in flight.
+        keeping_up = record._previous_head is not None and sequence >= record._previous_head
+        record._previous_head = head
+        if sequence >= head or (keeping_up and not record.resyncing):
             record._fetched = False
             record._backoff = self.resync_backoff
-            self._set(record, "complete", f"verified against the journal through {sequence}")
+            if sequence >= head:
+                record.resyncing = False
+            in_flight = f"; {head - sequence} newer in flight" if head > sequence else ""
+            self._set(
+                record, "complete", f"verified against the journal through {sequence}{in_flight}"
+            )
             return
         if record._last_sequence is not None and (not progressed or record._fetched):
             record._fetched = self.applier.fetch_from_journal(

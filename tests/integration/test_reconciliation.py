@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import orjson
+from prometheus_client import generate_latest
 
 from contracts.envelope import canonical_bytes, format_sequence
 from contracts.subjects import stream_name
@@ -178,6 +179,14 @@ async def test_poison_with_a_sequence_is_refused_without_taking_a_real_events_pl
         assert "beyond the province's journal" in reasons
         assert "already applied" in reasons
         await until(lambda: _complete_row(hub, "150000"), message="complete")
+        metrics = generate_latest().decode()
+        for name in (
+            'pls_hub_dead_letters_total{origin="150000"} 3.0',
+            'pls_hub_gap_held{origin="150000"} 0.0',
+            'pls_hub_behind_events{origin="150000"} 0.0',
+            'pls_hub_source_status{origin="150000",status="complete"} 1.0',
+        ):
+            assert name in metrics, name
     finally:
         await hub.stop()
         node.stop_http()
