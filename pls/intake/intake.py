@@ -168,7 +168,9 @@ class Intake:
             self._settle_doubt(delivery, value, envelope, waiting)
             return
         if sequence > state.sequence + 1:
-            if sequence in held or len(held) >= self.max_held:
+            # Bounded across all sources: what does not fit is let go, and fetched again from the
+            # journal once the gap before it is filled (backfill, reconciliation).
+            if sequence in held or self.held_count() >= self.max_held:
                 self._duplicate(delivery, count=False)
             else:
                 held[sequence] = _Held(delivery, value, envelope)

@@ -6,7 +6,7 @@ prints one line of figures, and the lines are repeated together at the end of th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ def federation(tmp_path: Path) -> Iterator[Federation]:
 
 
 @pytest.fixture
-def record(profile: Profile):  # type: ignore[no-untyped-def]
+def record(profile: Profile) -> Callable[[Figures], Figures]:
     def recorded(figures: Figures) -> Figures:
         FIGURES.append(figures)
         print(f"\nchaos[{profile.name}] {figures.line()}", flush=True)

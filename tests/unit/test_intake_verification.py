@@ -131,3 +131,12 @@ def test_a_forgotten_source_starts_again() -> None:
     assert applied_sequences(batch.events) == [1, 2]
     assert batch.sources[GD].stream_position == 2
     assert intake.held_count(GD) == 0
+
+
+def test_what_is_held_is_bounded_across_sources() -> None:
+    intake = Intake([], max_held=2)
+    offer(intake, delivery(3), delivery(5, origin="110000"), delivery(4))
+
+    assert intake.held_count() == 2
+    assert intake.held_count(GD) == 1
+    assert len(intake.take().handles) == 1  # let go, to be fetched from the journal later
