@@ -55,6 +55,10 @@ def up(
         int,
         typer.Option(help="Shift every port (NATS 14222, hub 18000, nodes 18100+) by this much."),
     ] = 0,
+    supervise: Annotated[
+        bool,
+        typer.Option(help="Restart nats-server or a service when its process exits (after 2 s)."),
+    ] = True,
 ) -> None:
     """Start a whole local federation: nats-server, hub, province nodes and a traffic simulator."""
     from pls import ports
@@ -85,6 +89,15 @@ def up(
     console.print(
         f"Wrote {var_dir / 'federation.json'}. Dashboard: {federation.hub_url}/  Ctrl-C stops everything."
     )
+    if supervise:
+        import threading
+
+        threading.Thread(
+            target=federation.supervise,
+            kwargs={"report": lambda line: console.print(f"[yellow]{line}[/yellow]")},
+            name="supervise",
+            daemon=True,
+        ).start()
     try:
         if simulate:
             from pls.simulator.traffic import Simulator

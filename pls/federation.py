@@ -3,8 +3,9 @@
 It starts nats-server, creates every started origin's stream, starts the hub and the province nodes
 as `pls` subprocesses (what containers would run), waits until each is ready, writes
 `var/federation.json` and stops everything on Ctrl-C. A province's relay can run as a process of
-its own (`separate_relays`), as it would beside the node in a deployment. Tests and the fault
-injection suite use `spawn_*`, `kill`, `pause` and `resume` to break it on purpose.
+its own (`separate_relays`), as it would beside the node in a deployment. `supervise` restarts
+whatever exits (what `pls up` does, so a process killed on purpose comes back). Tests and the
+fault injection suite use `spawn_*`, `kill`, `pause` and `resume` to break it on purpose.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +56,8 @@ class Federation:
     environment: dict[str, str] = field(default_factory=dict)
     nats: NatsServer | None = None
     children: list[Child] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _restarting: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def nats_url(self) -> str:
@@ -234,7 +239,44 @@ class Federation:
         path.write_text(json.dumps(self.manifest(), indent=2, ensure_ascii=False) + "\n")
         return path
 
+    def supervise(
+        self, report: Callable[[str], None] = print, interval: float = 1.0, delay: float = 2.0
+    ) -> None:
+        """Until `stop`: restart nats-server or any service whose process has exited."""
+        exited: dict[str, float] = {}
+        while not self._stopping.wait(interval):
+            with self._restarting:
+                if not self._stopping.is_set():
+                    self._restart_exited(exited, report, delay)
+
+    def _restart_exited(
+        self, exited: dict[str, float], report: Callable[[str], None], delay: float
+    ) -> None:
+        now = time.monotonic()
+        if self.nats is not None and self.nats.process and self.nats.process.poll() is not None:
+            exited.setdefault("nats-server", now)
+            if now - exited["nats-server"] >= delay:
+                del exited["nats-server"]
+                try:
+                    self.nats.start()
+                    report("nats-server exited; restarted it (its store is kept)")
+                except Exception as error:
+                    report(f"nats-server exited and could not be restarted: {error}")
+        for child in list(self.children):
+            if child.process.poll() is None or self._stopping.is_set():
+                continue
+            exited.setdefault(child.name, now)
+            if now - exited[child.name] < delay:
+                continue
+            del exited[child.name]
+            code = child.process.returncode
+            self.respawn(child.name)
+            report(f"{child.name} exited ({code}); restarted it")
+
     def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        with self._restarting:
+            pass  # a restart under way finishes first, so that it is stopped below too
         for child in self.children:
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGCONT)  # a paused child cannot stop
