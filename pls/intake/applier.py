@@ -273,6 +273,15 @@ class Applier:
             task.cancel()
         self.intake.rolled_back(await asyncio.to_thread(self.projection.sources))
 
+    async def stream_restarted(self, origin: str) -> None:
+        """`origin`'s stream is read again from its start (it lost what was read before): how far
+        it was read starts again at 0, and rises with what is handled from it."""
+
+        async def restart() -> None:
+            self.intake.set_stream_position(origin, 0)
+
+        await self.exclusively(restart)
+
     async def resync(self, origin: str) -> bool:
         """Forget `origin`'s rows and apply its history again from its journal.
 

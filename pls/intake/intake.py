@@ -220,6 +220,10 @@ class Intake:
             self._gap_since.pop(origin, None)
         return len(beyond)
 
+    def set_stream_position(self, origin: str, position: int) -> None:
+        """How far the source's stream was read (lowered when the stream starts again)."""
+        self._set(replace(self._state(origin), stream_position=position))
+
     def forget(self, state: SourceState) -> None:
         """Start a source again from `state` (after its rows were reset), dropping what is held."""
         origin = state.origin

@@ -94,6 +94,7 @@ class HubRuntime:
             self.applier.position_of,
             durable=self.settings.durable,
             batch=self.settings.fetch_batch,
+            on_afresh=self.applier.stream_restarted,
         )
         await self.consumers.start()
 

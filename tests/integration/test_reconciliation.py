@@ -251,3 +251,25 @@ async def _not_ready(hub: Hub) -> Any:
 async def _ready(hub: Hub) -> Any:
     ready, details = await hub.runtime.readiness()
     return (ready, details) if ready else None
+
+
+async def test_a_recreated_stream_is_consumed_afresh(tmp_path: Path, nats_server) -> None:
+    node = await Node.build(tmp_path / "node", "370000", nats_server.url).start()
+    hub = await Hub.build(
+        str(tmp_path / "hub.db"), "hub", ["370000"], nats_server.url, durable="hub-afresh"
+    ).start()  # no journal to fall back on: only the stream can bring what follows
+    try:
+        node.open_cases(5, "370102")
+        await hub.caught_up(node)
+        assert hub.state("370000").stream_position == 10
+        async with jetstream(nats_server.url) as js:
+            await js.delete_stream(stream_name("370000"))
+        node.open_cases(2, "370102")  # the relay recreates the stream: its sequences restart
+        await hub.caught_up(node)
+        assert hub.totals("370000")["total"] == 7
+        await until(
+            lambda: hub.state("370000").stream_position == 4, message="position follows"
+        )
+    finally:
+        await hub.stop()
+        await node.stop()
