@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run      start the local federation (pls up)"
 	@echo "make test     run the whole test suite (with the short fault-injection suite)"
-	@echo "make chaos    the full fault-injection suite against real processes (~20 min)"
+	@echo "make chaos    the full fault-injection suite against real processes (~16 min)"
 	@echo "make lint     ruff and mypy"
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
 

@@ -169,7 +169,10 @@ class Traffic:
                 if response.status_code < 300:
                     self.acknowledged[province] += 1
                     return dict(orjson.loads(response.content))
-                if response.status_code < 500:
+                retry = response.status_code >= 500 or (
+                    response.status_code == 409 and b"ConcurrentChange" in response.content
+                )
+                if not retry:
                     self.refused.append(f"{url}: {response.status_code} {response.text[:200]}")
                     return None
                 self.failures.append((time.monotonic(), province, str(response.status_code)))
@@ -323,6 +326,8 @@ def figures(
             applied_total += applied
             lost += max(0, journal - applied)
             twice += max(0, applied - journal)
+    if traffic.refused:
+        extra = {**extra, "refused": len(traffic.refused), "first_refused": traffic.refused[0]}
     return Figures(
         scenario,
         traffic.accepted,

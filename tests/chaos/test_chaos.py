@@ -162,7 +162,7 @@ def test_the_bus_loses_data_while_the_hub_is_behind(
     federation.nats.stop()
     truncated = _truncate_stream_store(federation, "440000")
     federation.nats.start()
-    time.sleep(1.0)
+    time.sleep(1.0)  # the provinces' relays publish to the recovered store before the hub resumes
     federation.resume("hub")
     traffic.stop()
     seconds = settle(federation, profile.settle_timeout)
@@ -303,7 +303,7 @@ def test_poison_messages_are_dead_lettered_and_the_hub_carries_on(
                     sent.append(f"{province}: {what}")
 
     asyncio.run(publish())
-    time.sleep(profile.warm_up)
+    time.sleep(profile.warm_up)  # the traffic goes on after the poison
     traffic.stop()
     seconds = settle(federation, profile.settle_timeout)
     with httpx.Client(timeout=10) as client:
