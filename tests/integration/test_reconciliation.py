@@ -267,9 +267,7 @@ async def test_a_recreated_stream_is_consumed_afresh(tmp_path: Path, nats_server
         node.open_cases(2, "370102")  # the relay recreates the stream: its sequences restart
         await hub.caught_up(node)
         assert hub.totals("370000")["total"] == 7
-        await until(
-            lambda: hub.state("370000").stream_position == 4, message="position follows"
-        )
+        await until(lambda: hub.state("370000").stream_position == 4, message="position follows")
     finally:
         await hub.stop()
         await node.stop()
