@@ -47,8 +47,12 @@ class Bed:
 def bed(keep: Path | None = None) -> Iterator[Bed]:
     directory = keep or Path(tempfile.mkdtemp(prefix="pls-bench-"))
     trust = create_local_trust(directory / "trust")
-    nats = NatsServer(directory / "nats", free_port(), free_port(),
-                      extra_config=trust.nats_config_path.read_text()).start()
+    nats = NatsServer(
+        directory / "nats",
+        free_port(),
+        free_port(),
+        extra_config=trust.nats_config_path.read_text(),
+    ).start()
     try:
         yield Bed(directory, trust, nats)
     finally:
@@ -62,8 +66,14 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] * 1000
 
-    return {"n": len(ordered), "p50": at(0.5), "p95": at(0.95), "p99": at(0.99),
-            "max": ordered[-1] * 1000, "mean": statistics.fmean(ordered) * 1000}
+    return {
+        "n": len(ordered),
+        "p50": at(0.5),
+        "p95": at(0.95),
+        "p99": at(0.99),
+        "max": ordered[-1] * 1000,
+        "mean": statistics.fmean(ordered) * 1000,
+    }
 
 
 @dataclass
@@ -100,9 +110,16 @@ def report(figures: list[Figure], json_path: Path | None) -> None:
     for figure in figures:
         print(figure.line(), flush=True)
     if json_path is not None:
-        json_path.write_text(json.dumps(
-            {"machine": machine(), "figures": [{**asdict(f), "ratio": f.ratio} for f in figures]},
-            indent=2, ensure_ascii=False))
+        json_path.write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "figures": [{**asdict(f), "ratio": f.ratio} for f in figures],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
 
 
 def machine() -> dict[str, Any]:
@@ -115,8 +132,13 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory, 1),
-            "python": platform.python_version(), "system": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory, 1),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
 
 
 def peak_rss_mb(pid: int | None = None) -> float:

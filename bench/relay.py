@@ -37,15 +37,23 @@ COUNTIES = ["440106", "440104", "440303", "440605", "441900"]
 def node(test_bed: Bed, name: str, relay: bool) -> NodeRuntime:
     member = province_member(PROVINCE)
     settings = NodeSettings(
-        province=PROVINCE, database=str(test_bed.directory / name / "node.db"),
+        province=PROVINCE,
+        database=str(test_bed.directory / name / "node.db"),
         signing_seed=test_bed.trust.signing_seed(member),
         pseudonym_secret_file=test_bed.trust.pseudonym_secret(PROVINCE),
         cipher_key_file=test_bed.trust.cipher_key(PROVINCE),
-        relay_enabled=relay, checkpoint_interval=3600, projection_batch=2000, relay_batch=2000,
+        relay_enabled=relay,
+        checkpoint_interval=3600,
+        projection_batch=2000,
+        relay_batch=2000,
     )
-    common = CommonSettings(var_dir=test_bed.directory, nats_url=test_bed.nats.url,
-                            trust_registry=test_bed.trust.registry_path, member_id=member,
-                            nats_creds=test_bed.trust.creds(member))
+    common = CommonSettings(
+        var_dir=test_bed.directory,
+        nats_url=test_bed.nats.url,
+        trust_registry=test_bed.trust.registry_path,
+        member_id=member,
+        nats_creds=test_bed.trust.creds(member),
+    )
     return build_runtime(settings, common)
 
 
@@ -58,9 +66,15 @@ def fill(runtime: NodeRuntime, events: int) -> None:
         cases = []
         for i in range(min(500, (events - made) // 2)):
             case = Case.open(
-                id=uuid.uuid4(), province=PROVINCE, service_type="consultation",
-                channel="hotline_12348", platform_level=None, county=COUNTIES[i % len(COUNTIES)],
-                received_at=datetime.now(UTC), applicant=applicant, applicant_id="ab" * 16,
+                id=uuid.uuid4(),
+                province=PROVINCE,
+                service_type="consultation",
+                channel="hotline_12348",
+                platform_level=None,
+                county=COUNTIES[i % len(COUNTIES)],
+                received_at=datetime.now(UTC),
+                applicant=applicant,
+                applicant_id="ab" * 16,
                 applicant_categories=[],
             )
             case.conclude("advice_given")
@@ -105,14 +119,18 @@ async def end_to_end(runtime: NodeRuntime, events: int) -> float:
 
 
 async def raw_publish(test_bed: Bed, messages: list[tuple[str, bytes, str]]) -> float:
-    client = await nats.connect(test_bed.nats.url, nkeys_seed=str(test_bed.trust.creds(OPERATOR)),
-                                inbox_prefix=inbox_prefix(OPERATOR))
+    client = await nats.connect(
+        test_bed.nats.url,
+        nkeys_seed=str(test_bed.trust.creds(OPERATOR)),
+        inbox_prefix=inbox_prefix(OPERATOR),
+    )
     js = client.jetstream()
     await js.add_stream(name="BENCH_RAW", subjects=["bench.raw.>"], duplicate_window=1200)
     started = time.perf_counter()
     for subject, body, event_id in messages:
-        await js.publish_async("bench.raw." + subject.split(".", 2)[2], body,
-                               headers={"Nats-Msg-Id": event_id})
+        await js.publish_async(
+            "bench.raw." + subject.split(".", 2)[2], body, headers={"Nats-Msg-Id": event_id}
+        )
     await js.publish_async_completed()
     elapsed = time.perf_counter() - started
     await client.close()
@@ -133,8 +151,11 @@ async def main(args: argparse.Namespace) -> list[Figure]:
 
         second = node(test_bed, "second", relay=True)
         fill(second, args.events)
-        client = await nats.connect(test_bed.nats.url, nkeys_seed=str(test_bed.trust.creds(OPERATOR)),
-                                    inbox_prefix=inbox_prefix(OPERATOR))
+        client = await nats.connect(
+            test_bed.nats.url,
+            nkeys_seed=str(test_bed.trust.creds(OPERATOR)),
+            inbox_prefix=inbox_prefix(OPERATOR),
+        )
         await client.jetstream().purge_stream("PLS_440000")
         await client.close()
         both_seconds = await end_to_end(second, args.events)
@@ -143,16 +164,31 @@ async def main(args: argparse.Namespace) -> list[Figure]:
     raw_rate = len(messages) / raw_seconds
     extra: dict[str, Any] = {"events": len(messages)}
     return [
-        Figure("relay end to end (store → journal → JetStream)", args.events / both_seconds,
-               "events/s", raw_rate, "raw publish_async", "≥ 0.5", extra),
-        Figure("relay alone (journal → JetStream)", head / relay_seconds, "events/s", raw_rate,
-               "raw publish_async", "≥ 0.5"),
+        Figure(
+            "relay end to end (store → journal → JetStream)",
+            args.events / both_seconds,
+            "events/s",
+            raw_rate,
+            "raw publish_async",
+            "≥ 0.5",
+            extra,
+        ),
+        Figure(
+            "relay alone (journal → JetStream)",
+            head / relay_seconds,
+            "events/s",
+            raw_rate,
+            "raw publish_async",
+            "≥ 0.5",
+        ),
         Figure("journal writer (store → signed journal)", args.events / writer_seconds, "events/s"),
     ]
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()

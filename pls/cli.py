@@ -63,6 +63,10 @@ def up(
             help="Complaints per 10k services: about 3 is realistic; the default shows some at once."
         ),
     ] = 200.0,
+    supervise: Annotated[
+        bool,
+        typer.Option(help="Restart nats-server or a service when its process exits (after 2 s)."),
+    ] = True,
 ) -> None:
     """Start a whole local federation: nats-server, hub, complaints supervision, province nodes
     and a traffic simulator. Complaint deadlines run on the simulator's compressed days."""
@@ -101,6 +105,15 @@ def up(
     console.print("Dashboard for ministry staff (the link carries a token):")
     print(f"  {federation.hub_url}/#token={federation.token('staff')}", flush=True)
     console.print("Ctrl-C stops everything.")
+    if supervise:
+        import threading
+
+        threading.Thread(
+            target=federation.supervise,
+            kwargs={"report": lambda line: console.print(f"[yellow]{line}[/yellow]")},
+            name="supervise",
+            daemon=True,
+        ).start()
     try:
         if simulate:
             from pls.simulator.traffic import Simulator
@@ -138,15 +151,30 @@ def _print_table(manifest: dict[str, object]) -> None:
     console.print(table)
 
 
-@app.command()
+node_app = typer.Typer(
+    invoke_without_command=True,
+    add_completion=False,
+    help="Run one province node (what its container runs), or back it up and restore it.",
+)
+app.add_typer(node_app, name="node")
+
+
+@node_app.callback()
 def node(
-    province: Annotated[str, typer.Option(help="Six-digit province code, e.g. 440000.")],
+    context: typer.Context,
+    province: Annotated[
+        str | None, typer.Option(help="Six-digit province code, e.g. 440000.")
+    ] = None,
     port: Annotated[
         int | None, typer.Option(help="Listening port (default 18100 + index).")
     ] = None,
     host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
 ) -> None:
     """Run one province node (what its container runs)."""
+    if context.invoked_subcommand is not None:
+        return
+    if province is None:
+        raise typer.BadParameter("--province is required to run a node")
     from pls.serve import prepare, serve
     from pls.settings import CommonSettings
     from services.province_node.bootstrap import build_runtime, create_app
@@ -163,12 +191,122 @@ def node(
     serve(create_app(build_runtime(settings, common)), settings.host, settings.listen_port())
 
 
+def _node_database(province: str) -> Path:
+    from pls.settings import CommonSettings
+    from services.province_node.settings import NodeSettings
+
+    url = NodeSettings(province=province).database_url(CommonSettings().var_dir)
+    if url.startswith(("postgresql://", "postgres://")):
+        console.print(
+            "[red]This node keeps its event store in PostgreSQL:[/red] back it up with "
+            "pg_dump/pg_restore of its schema."
+        )
+        raise typer.Exit(2)
+    return Path(url)
+
+
+@node_app.command("backup")
+def node_backup(
+    province: Annotated[str, typer.Option(help="Six-digit province code.")],
+    to: Annotated[Path, typer.Option("--to", help="The backup file to write.")],
+) -> None:
+    """Back up a node's database (event store, views, journal) while it runs."""
+    from services.province_node.adapters.backup import BackupError, backup
+
+    database = _node_database(_provinces(province)[0])
+    try:
+        report = backup(database, to)
+    except BackupError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"Backed up {database} to {report.path} ({report.bytes} bytes): journal through "
+        f"sequence {report.journal_sequence}, {report.notifications} stored events."
+    )
+
+
+@node_app.command("restore")
+def node_restore(
+    province: Annotated[str, typer.Option(help="Six-digit province code.")],
+    source: Annotated[Path, typer.Option("--from", help="The backup file to restore.")],
+    force: Annotated[
+        bool, typer.Option(help="Restore even though the node seems to be running.")
+    ] = False,
+) -> None:
+    """Put a backup in place of a stopped node's database (what was there is kept beside it)."""
+    import httpx
+
+    from services.province_node.adapters.backup import BackupError, restore
+
+    code = _provinces(province)[0]
+    database = _node_database(code)
+    if not force:
+        from services.province_node.settings import NodeSettings
+
+        port = NodeSettings(province=code).listen_port()
+        try:
+            running = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            running = False
+        if running:
+            console.print(
+                f"[red]The node for {code} answers on port {port}:[/red] stop it first "
+                "(or pass --force if that is another process)."
+            )
+            raise typer.Exit(1)
+    try:
+        report, kept = restore(source, database)
+    except BackupError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"Restored {database} from {source}: journal through sequence "
+        f"{report.journal_sequence}; the relay publishes again from {report.relay_position}."
+    )
+    if kept is not None:
+        console.print(f"The replaced database is kept at {kept}.")
+
+
 @app.command()
+def relay(
+    province: Annotated[str, typer.Option(help="Six-digit province code, e.g. 440000.")],
+    port: Annotated[
+        int | None, typer.Option(help="Port for health and metrics (default 18200 + index).")
+    ] = None,
+) -> None:
+    """Run a province's relay as its own process, over the node's database (the node then runs
+    with PLS_NODE_RELAY_ENABLED=false)."""
+    from pls.serve import prepare, serve
+    from pls.settings import CommonSettings
+    from services.province_node.bootstrap import create_relay_app
+    from services.province_node.settings import NodeSettings
+
+    overrides: dict[str, object] = {"province": province}
+    if port is not None:
+        overrides["relay_port"] = port
+    settings = NodeSettings(**overrides)  # type: ignore[arg-type]
+    common = CommonSettings()
+    prepare(common, f"relay-{province}")
+    serve(create_relay_app(settings, common), settings.host, settings.relay_listen_port())
+
+
+hub_app = typer.Typer(
+    invoke_without_command=True,
+    add_completion=False,
+    help="Run the ministry hub (what its container runs), or rebuild its read model.",
+)
+app.add_typer(hub_app, name="hub")
+
+
+@hub_app.callback()
 def hub(
+    context: typer.Context,
     port: Annotated[int | None, typer.Option(help="Listening port (default 18000).")] = None,
     host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
 ) -> None:
     """Run the ministry hub (what its container runs)."""
+    if context.invoked_subcommand is not None:
+        return
     from pls.serve import prepare, serve
     from pls.settings import CommonSettings
     from services.ministry_hub.bootstrap import build_runtime, create_app
@@ -183,6 +321,50 @@ def hub(
     common = CommonSettings()
     prepare(common, "ministry-hub")
     serve(create_app(build_runtime(settings, common)), settings.host, settings.port)
+
+
+@hub_app.command("rebuild")
+def hub_rebuild(
+    federation_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--federation",
+            help="federation.json of a `pls up` federation (else PLS_* settings are used).",
+        ),
+    ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="streams: the streams, and the journals where they lack history; "
+            "journals: the province journals only.",
+        ),
+    ] = "streams",
+    swap: Annotated[
+        bool, typer.Option(help="Swap the rebuilt read model in when it is done.")
+    ] = True,
+    keep_previous: Annotated[
+        bool, typer.Option(help="Keep the replaced read model beside the new one.")
+    ] = False,
+    hub_url: Annotated[
+        str | None, typer.Option(help="The running hub that swaps it in (default: from settings).")
+    ] = None,
+) -> None:
+    """Rebuild the national read model beside the live one, then swap it in atomically."""
+    from services.ministry_hub.entrypoints.rebuild import rebuild_hub
+
+    if source not in ("streams", "journals"):
+        raise typer.BadParameter("--from is streams or journals")
+    code = rebuild_hub(
+        console,
+        federation_file=federation_file,
+        use_streams=source == "streams",
+        swap=swap,
+        keep_previous=keep_previous,
+        hub_url=hub_url,
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -1,9 +1,13 @@
 """`pls up`: a whole federation on one machine, each service in its own process.
 
-It starts nats-server, creates every started origin's stream (the provinces' and the ministry's),
-starts the hub, the complaints supervision service and the province nodes as `pls` subprocesses
-(what containers would run), waits until each is ready, writes `var/federation.json` and stops
-everything on Ctrl-C.
+It creates the federation's trust (registry, keys, tokens under `var/trust/`), starts nats-server
+with the registry's authorization, creates every started origin's stream (the provinces' and the
+ministry's), starts the hub, the complaints supervision service and the province nodes as `pls`
+subprocesses (what containers would run), waits until each is ready, writes `var/federation.json`
+and stops everything on Ctrl-C. A province's relay can run as a process of its own
+(`separate_relays`), as it would beside the node in a deployment. `supervise` restarts whatever
+exits (what `pls up` does, so a process killed on purpose comes back). Tests and the fault
+injection suite use `spawn_*`, `kill`, `pause` and `resume` to break it on purpose.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,11 +59,16 @@ class Federation:
     complaints_port: int = ports.COMPLAINTS
     node_ports: dict[str, int] = field(default_factory=dict)
     day_seconds: float | None = None  # a simulated day, when complaint deadlines run compressed
+    relay_ports: dict[str, int] = field(default_factory=dict)
+    separate_relays: list[str] = field(default_factory=list)
     checkpoint_interval: float = 10.0
     silent_after: float = 120.0
+    reconcile_interval: float = 5.0
     environment: dict[str, str] = field(default_factory=dict)
     nats: NatsServer | None = None
     children: list[Child] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _restarting: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def nats_url(self) -> str:
@@ -68,6 +79,9 @@ class Federation:
 
     def node_url(self, province: str) -> str:
         return f"http://127.0.0.1:{self.node_port(province)}"
+
+    def relay_port(self, province: str) -> int:
+        return self.relay_ports.get(province) or ports.relay_port(province)
 
     @property
     def hub_url(self) -> str:
@@ -89,6 +103,7 @@ class Federation:
             "staff": self.trust.staff_token(),
             HUB: self.trust.service_token(HUB),
             COMPLAINTS: self.trust.service_token(COMPLAINTS),
+            "federation-operator": self.trust.federation_operator_token(),
         }
         tokens |= {f"operator-{p}": self.trust.operator_token(p) for p in self.provinces}
         paths = {}
@@ -116,6 +131,8 @@ class Federation:
         asyncio.run(self._create_streams())
         for province in self.provinces:
             self.spawn_node(province)
+            if province in self.separate_relays:
+                self.spawn_relay(province)
         self.spawn_hub()
         self.spawn_complaints()
         self.wait_ready()
@@ -135,21 +152,38 @@ class Federation:
     def spawn_node(self, province: str) -> Child:
         """(Re)start one province node, e.g. after it was killed."""
         self.children = [c for c in self.children if c.name != f"node-{province}"]
-        member = province_member(province)
+        extra = {"PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval)}
+        extra |= self._province_identity(province)
+        if province in self.separate_relays:
+            extra["PLS_NODE_RELAY_ENABLED"] = "false"
         self._spawn(
             f"node-{province}",
             self.node_url(province),
             ["node", "--province", province, "--port", str(self.node_port(province))],
-            self._env(
-                {
-                    "PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval),
-                    "PLS_MEMBER_ID": member,
-                    "PLS_NATS_CREDS": str(self.trust.creds(member)),
-                    "PLS_NODE_SIGNING_SEED": str(self.trust.signing_seed(member)),
-                    "PLS_NODE_PSEUDONYM_SECRET_FILE": str(self.trust.pseudonym_secret(province)),
-                    "PLS_NODE_CIPHER_KEY_FILE": str(self.trust.cipher_key(province)),
-                }
-            ),
+            self._env(extra),
+        )
+        return self.children[-1]
+
+    def _province_identity(self, province: str) -> dict[str, str]:
+        """What a province's processes need to act as that province: its keys and secrets."""
+        member = province_member(province)
+        return {
+            "PLS_MEMBER_ID": member,
+            "PLS_NATS_CREDS": str(self.trust.creds(member)),
+            "PLS_NODE_SIGNING_SEED": str(self.trust.signing_seed(member)),
+            "PLS_NODE_PSEUDONYM_SECRET_FILE": str(self.trust.pseudonym_secret(province)),
+            "PLS_NODE_CIPHER_KEY_FILE": str(self.trust.cipher_key(province)),
+        }
+
+    def spawn_relay(self, province: str) -> Child:
+        """(Re)start a province's relay as a process of its own."""
+        self.children = [c for c in self.children if c.name != f"relay-{province}"]
+        port = self.relay_port(province)
+        self._spawn(
+            f"relay-{province}",
+            f"http://127.0.0.1:{port}",
+            ["relay", "--province", province, "--port", str(port)],
+            self._env(self._province_identity(province)),
         )
         return self.children[-1]
 
@@ -173,6 +207,27 @@ class Federation:
     def child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
 
+    def respawn(self, name: str) -> Child:
+        """Start a child of that name again (after it was killed)."""
+        if name == "hub":
+            return self.spawn_hub()
+        kind, _, province = name.partition("-")
+        return self.spawn_relay(province) if kind == "relay" else self.spawn_node(province)
+
+    def kill(self, name: str) -> None:
+        """kill -9: no shutdown of any kind."""
+        child = self.child(name)
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGKILL)
+        child.process.wait()
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP: the process holds its connections but does nothing."""
+        self.child(name).process.send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.child(name).process.send_signal(signal.SIGCONT)
+
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
         return {
             **os.environ,
@@ -188,6 +243,7 @@ class Federation:
             {
                 "PLS_HUB_PROVINCES": ",".join(self.provinces),
                 "PLS_HUB_SILENT_AFTER": str(self.silent_after),
+                "PLS_HUB_RECONCILE_INTERVAL": str(self.reconcile_interval),
                 "PLS_HUB_NODE_URLS": json.dumps({p: self.node_url(p) for p in self.provinces}),
                 "PLS_MEMBER_ID": HUB,
                 "PLS_NATS_CREDS": str(self.trust.creds(HUB)),
@@ -282,6 +338,9 @@ class Federation:
                     "stream": f"PLS_{p}",
                     "subjects": f"pls.{p}.>",
                     "operator_token": str(self.var_dir / "trust" / "tokens" / f"operator-{p}.jwt"),
+                    "relay": f"http://127.0.0.1:{self.relay_port(p)}"
+                    if p in self.separate_relays
+                    else None,
                 }
                 for p in self.provinces
             },
@@ -293,9 +352,47 @@ class Federation:
         path.write_text(json.dumps(self.manifest(), indent=2, ensure_ascii=False) + "\n")
         return path
 
+    def supervise(
+        self, report: Callable[[str], None] = print, interval: float = 1.0, delay: float = 2.0
+    ) -> None:
+        """Until `stop`: restart nats-server or any service whose process has exited."""
+        exited: dict[str, float] = {}
+        while not self._stopping.wait(interval):
+            with self._restarting:
+                if not self._stopping.is_set():
+                    self._restart_exited(exited, report, delay)
+
+    def _restart_exited(
+        self, exited: dict[str, float], report: Callable[[str], None], delay: float
+    ) -> None:
+        now = time.monotonic()
+        if self.nats is not None and self.nats.process and self.nats.process.poll() is not None:
+            exited.setdefault("nats-server", now)
+            if now - exited["nats-server"] >= delay:
+                del exited["nats-server"]
+                try:
+                    self.nats.start()
+                    report("nats-server exited; restarted it (its store is kept)")
+                except Exception as error:
+                    report(f"nats-server exited and could not be restarted: {error}")
+        for child in list(self.children):
+            if child.process.poll() is None or self._stopping.is_set():
+                continue
+            exited.setdefault(child.name, now)
+            if now - exited[child.name] < delay:
+                continue
+            del exited[child.name]
+            code = child.process.returncode
+            self.respawn(child.name)
+            report(f"{child.name} exited ({code}); restarted it")
+
     def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        with self._restarting:
+            pass  # a restart under way finishes first, so that it is stopped below too
         for child in self.children:
             if child.process.poll() is None:
+                child.process.send_signal(signal.SIGCONT)  # a paused child cannot stop
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for child in self.children:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -210,6 +210,69 @@ class PostgresDatabase(Database):
 
     def close(self) -> None:
         self._pool.close()
+
+
+class SwappableDatabase(Database):
+    """A read model's database that can be replaced by another while the service runs.
+
+    Readers and writers go through to the current one; `swap` waits until none is inside,
+    holds new ones back for the moment it takes, and lets them continue on the replacement. So
+    every query sees either the old read model or the new one, never neither."""
+
+    def __init__(self, inner: Database) -> None:
+        self.inner = inner
+        self.dialect = inner.dialect
+        self._gate = threading.Condition()
+        self._users = 0
+        self._swapping = False
+
+    @contextmanager
+    def _use(self) -> Iterator[Database]:
+        with self._gate:
+            self._gate.wait_for(lambda: not self._swapping)
+            self._users += 1
+            inner = self.inner
+        try:
+            yield inner
+        finally:
+            with self._gate:
+                self._users -= 1
+                self._gate.notify_all()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with self._use() as inner, inner.transaction() as cursor:
+            yield cursor
+
+    @contextmanager
+    def reading(self) -> Iterator[Cursor]:
+        with self._use() as inner, inner.reading() as cursor:
+            yield cursor
+
+    def adapt_ddl(self, statement: str) -> str:
+        return self.inner.adapt_ddl(statement)
+
+    def swap(self, replace: Callable[[Database], Database], timeout: float = 30.0) -> None:
+        """`replace(current)` returns the database to use from now on (it may close `current`)."""
+        with self._gate:
+            self._gate.wait_for(lambda: not self._swapping)
+            self._swapping = True
+            self._gate.wait_for(lambda: self._users == 0, timeout)
+        try:
+            replacement = replace(self.inner)
+        except BaseException:
+            with self._gate:
+                self._swapping = False
+                self._gate.notify_all()
+            raise
+        with self._gate:
+            self.inner = replacement
+            self.dialect = replacement.dialect
+            self._swapping = False
+            self._gate.notify_all()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def open_database(url: str, *, schema: str, synchronous: str = "NORMAL") -> Database:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nats
 import uvicorn
 from nats.js import JetStreamContext
@@ -60,6 +61,25 @@ def wait_sync(
     raise AssertionError(f"{message} not reached within {timeout} s (last: {last!r})")
 
 
+class FederationAuth(httpx.Auth):
+    """The token a user of each service would hold: ministry staff at the hub, an operator of the
+    province at its node."""
+
+    def __init__(self, federation: Any) -> None:
+        self.by_url = {
+            federation.hub_url: federation.token("staff"),
+            federation.complaints_url: federation.token("staff"),
+        }
+        for province in federation.provinces:
+            self.by_url[federation.node_url(province)] = federation.token(f"operator-{province}")
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        for url, token in self.by_url.items():
+            if str(request.url).startswith(url):
+                request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
 @asynccontextmanager
 async def jetstream(
     url: str, trust: LocalTrust, member: str = OPERATOR
@@ -104,13 +124,14 @@ class Node:
         relay: bool = True,
         cipher: bool = True,
         signing_seed: Path | None = None,
+        port: int | None = None,
     ) -> Node:
         member = province_member(province)
         settings = NodeSettings(
             province=province,
             database=database,
             schema_name=schema,
-            port=free_port(),
+            port=port or free_port(),
             checkpoint_interval=checkpoint_interval,
             relay_enabled=relay,
             signing_seed=signing_seed or trust.signing_seed(member),
@@ -216,15 +237,24 @@ class Hub:
         *,
         gap_timeout: float = 1.0,
         durable: str = "ministry-hub",
+        reconcile_interval: float = 0.5,
+        resync_backoff: float = 5.0,
+        journal_token: str | None = None,
+        bus_grace: float = 30.0,
     ) -> Hub:
+        # Provinces without a URL get one nobody listens on: never a real node on a default port.
+        urls = {p: (node_urls or {}).get(p, "http://127.0.0.1:9") for p in provinces}
         settings = HubSettings(
             database=database,
             schema_name=schema,
             provinces=provinces,
-            node_urls=node_urls or {},
+            node_urls=urls,
             gap_timeout=gap_timeout,
             durable=durable,
-            node_token=trust.service_token(HUB),
+            node_token=journal_token if journal_token is not None else trust.service_token(HUB),
+            reconcile_interval=reconcile_interval,
+            resync_backoff=resync_backoff,
+            bus_grace=bus_grace,
         )
         common = CommonSettings(
             nats_url=nats_url,
@@ -251,6 +281,13 @@ class Hub:
             timeout,
             message=f"hub caught up with {node.province}",
         )
+
+    def state(self, origin: str) -> Any:
+        return self.runtime.applier.state_of(origin)
+
+    async def row(self, origin: str) -> Any:
+        freshness = await self.runtime.freshness()
+        return next(r for r in freshness.rows if r.province == origin)
 
     def totals(self, province: str | None = None) -> dict[str, Any]:
         from services.ministry_hub.adapters.queries import Scope

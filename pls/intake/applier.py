@@ -1,8 +1,11 @@
 """The applier: deliveries from every source, through intake, into a read model in batches.
 
 One task takes deliveries off the queue, offers them to the intake, writes what is ready in one
-transaction and only then acknowledges it. Gaps that the stream does not fill in time are
-backfilled from the province node's journal.
+transaction and only then acknowledges it. What the stream does not deliver (a gap it does not
+fill in time, a doubtful event, a tail it lost) is fetched from the province node's journal.
+Anything else that must not interleave with a batch (resetting a source, swapping the read model)
+runs between batches through `exclusively`. Stopping finishes the batch in flight and writes and
+acknowledges what was already taken off the bus, so every position is saved.
 """
 
 from __future__ import annotations
@@ -11,17 +14,19 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from pls.intake.backfill import JournalPage
 from pls.intake.intake import Batch, Delivery, Intake, SourceState
 from pls.tasks import cancel_and_wait
 from pls.telemetry import exporting, record_span
 from pls.trust.registry import FederationRegistry
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 APPLIED = Counter("pls_hub_applied_total", "Events applied to the national read model", ["origin"])
 DEAD_LETTERS = Counter("pls_hub_dead_letters_total", "Deliveries dead-lettered", ["origin"])
@@ -29,7 +34,11 @@ DUPLICATES = Counter("pls_hub_duplicates_total", "Deliveries dropped as already 
 BACKFILLED = Counter(
     "pls_hub_backfilled_total", "Events fetched from province journals", ["origin"]
 )
+RESYNCS = Counter(
+    "pls_hub_resyncs_total", "Sources reset and re-applied from their journal", ["origin"]
+)
 GAPS = Gauge("pls_hub_gap_held", "Events held behind a sequence gap", ["origin"])
+QUEUE = Gauge("pls_hub_queue_depth", "Deliveries waiting to be offered to the intake")
 BATCH_SECONDS = Histogram(
     "pls_hub_batch_seconds",
     "Time to write one batch",
@@ -45,7 +54,14 @@ class Projection(Protocol):
     def sources(self) -> list[SourceState]: ...
 
 
-Fetch = Callable[[str, int, int], Awaitable[list[Delivery]]]
+class Resettable(Protocol):
+    """A projection that can forget one source: its rows go and its position starts again at 0
+    (keeping its stream position), in one transaction. Needed to repair a diverged source."""
+
+    def reset(self, origin: str) -> SourceState: ...
+
+
+Fetch = Callable[[str, int, int], Awaitable[JournalPage]]
 Acknowledge = Callable[[list[Any]], Awaitable[None]]
 
 
@@ -61,6 +77,7 @@ class Applier:
         linger: float = 0.005,
         gap_timeout: float = 3.0,
         backfill_limit: int = 1000,
+        max_held: int = 50_000,
         interested_in: Callable[[str], bool] | None = None,
         name: str = "hub",
         registry: FederationRegistry | None = None,
@@ -75,35 +92,85 @@ class Applier:
         self.linger = linger
         self.gap_timeout = gap_timeout
         self.backfill_limit = backfill_limit
-        self.intake = Intake(projection.sources(), interested_in=interested_in, registry=registry)
+        self.intake = Intake(
+            projection.sources(),
+            max_held=max_held,
+            interested_in=interested_in,
+            verify_doubtful=backfill is not None,
+            registry=registry,
+        )
         self.last_error: str | None = None
         self.backfill_errors: dict[str, str] = {}
         self._backfilling: dict[str, asyncio.Task[None]] = {}
+        self._fetched_at: dict[str, float] = {}
+        self._verdicts: list[tuple[str, int, float]] = []
+        self._controls: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
+        self._control_added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
+        self._stopping = False
 
     def position_of(self, origin: str) -> int:
         state = self.intake.sources.get(origin)
         return state.stream_position if state else 0
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="applier")
+    def state_of(self, origin: str) -> SourceState:
+        """What is committed for `origin` (what a restart would resume from)."""
+        return self.intake.sources.get(origin) or SourceState(origin)
 
-    async def stop(self) -> None:
-        await cancel_and_wait([self._task, *self._backfilling.values()])
+    async def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self.run(), name=f"{self.name}-applier")
+
+    async def stop(self, *, drain: bool = True, timeout: float = 20.0) -> None:
+        """Finish the batch in flight; with `drain`, also write what is already queued."""
+        self._stopping = True
+        self._control_added.set()
+        await cancel_and_wait(list(self._backfilling.values()))
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        await cancel_and_wait([self._task])
+        for _, future in self._controls:
+            if not future.done():
+                future.set_exception(RuntimeError("the applier stopped"))
+        self._controls.clear()
+        if drain:
+            await self.drain()
+
+    async def drain(self) -> None:
+        """Offer everything queued and write it, so that it is acknowledged and its position kept."""
+        while True:
+            deliveries = []
+            while True:
+                try:
+                    deliveries.append(self.queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            for delivery in deliveries:
+                self.intake.offer(delivery)
+            await self.flush(retry=False)
+            if not deliveries:
+                return
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
+            await self._run_controls()
             deliveries = await self._collect()
             for delivery in deliveries:
                 self.intake.offer(delivery)
+            self._take_verdicts()
             await self.flush()
             self._watch_gaps()
+            QUEUE.set(self.queue.qsize())
 
     async def _collect(self) -> list[Delivery]:
+        first: Delivery | None
         try:
-            first = await asyncio.wait_for(self.queue.get(), timeout=0.5)
-        except TimeoutError:
+            first = self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            first = await self._wait_for_delivery()
+        if first is None:
             self._idle.set()
             return []
         self._idle.clear()
@@ -122,7 +189,25 @@ class Applier:
                     break
         return deliveries
 
-    async def flush(self) -> None:
+    async def _wait_for_delivery(self) -> Delivery | None:
+        """The next delivery, or None after a while or when other work is waiting."""
+        getting = asyncio.ensure_future(self.queue.get())
+        controlling = asyncio.ensure_future(self._control_added.wait())
+        try:
+            await asyncio.wait(
+                {getting, controlling}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            controlling.cancel()
+            if not getting.done():
+                getting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await getting
+        if getting.done() and not getting.cancelled():
+            return getting.result()
+        return None
+
+    async def flush(self, *, retry: bool = True) -> None:
         batch = self.intake.take()
         if not batch:
             return
@@ -133,7 +218,8 @@ class Applier:
             self.last_error = repr(error)
             log.exception("writing a batch failed; resuming from the stored positions")
             self.intake.rolled_back(await asyncio.to_thread(self.projection.sources))
-            await asyncio.sleep(1.0)
+            if retry:
+                await asyncio.sleep(1.0)
             return
         self.last_error = None
         BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -161,7 +247,81 @@ class Applier:
                     type=event.envelope.type,
                 )
 
-    # -- gaps ----------------------------------------------------------------------------------
+    # -- work between batches ------------------------------------------------------------------
+
+    async def exclusively(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run `operation` between two batches, while nothing else writes the read model."""
+        if self._task is None or self._task.done():
+            return await operation()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._controls.append((operation, future))
+        self._control_added.set()
+        return await future
+
+    async def _run_controls(self) -> None:
+        self._control_added.clear()
+        while self._controls:
+            operation, future = self._controls.pop(0)
+            try:
+                result = await operation()
+            except Exception as error:
+                if not future.done():
+                    future.set_exception(error)
+            else:
+                if not future.done():
+                    future.set_result(result)
+
+    async def reload(self) -> None:
+        """Take the positions from the read model again (after it was replaced)."""
+        for task in list(self._backfilling.values()):
+            task.cancel()
+        self.intake.rolled_back(await asyncio.to_thread(self.projection.sources))
+
+    async def stream_restarted(self, origin: str) -> None:
+        """`origin`'s stream is read again from its start (it lost what was read before): how far
+        it was read starts again at 0, and rises with what is handled from it."""
+
+        async def restart() -> None:
+            self.intake.set_stream_position(origin, 0)
+
+        await self.exclusively(restart)
+
+    async def resync(self, origin: str) -> bool:
+        """Forget `origin`'s rows and apply its history again from its journal.
+
+        Used when what was applied is not what the province published (a diverged checkpoint or
+        running hash): the journal, not the bus, is the record. False when the read model cannot
+        reset one source."""
+        reset = getattr(self.projection, "reset", None)
+        if reset is None or self.backfill is None:
+            return False
+
+        async def forget() -> bool:
+            task = self._backfilling.pop(origin, None)
+            if task is not None:
+                task.cancel()
+            state = await asyncio.to_thread(reset, origin)
+            self.intake.forget(state)
+            GAPS.labels(origin).set(0)
+            RESYNCS.labels(origin).inc()
+            log.warning("source reset; applying its history again from its journal", origin=origin)
+            return True
+
+        return await self.exclusively(forget)
+
+    # -- fetching from the journal -------------------------------------------------------------
+
+    def _take_verdicts(self) -> None:
+        verdicts, self._verdicts = self._verdicts, []
+        for origin, head, asked_at in verdicts:
+            refused = self.intake.refuse_beyond(origin, head, held_before=asked_at)
+            if refused:
+                log.warning(
+                    "refused held events the province never published",
+                    origin=origin,
+                    count=refused,
+                    head=head,
+                )
 
     def _watch_gaps(self) -> None:
         now = time.monotonic()
@@ -174,33 +334,64 @@ class Applier:
         if self.backfill is None:
             return
         for gap in held.values():
-            if now - gap.since >= self.gap_timeout and gap.origin not in self._backfilling:
-                self._backfilling[gap.origin] = asyncio.create_task(
-                    self._backfill(gap.origin, gap.expected, gap.missing),
-                    name=f"backfill-{gap.origin}",
+            due = gap.doubtful or now - gap.since >= self.gap_timeout
+            recently = now - self._fetched_at.get(gap.origin, -1e9) < self.gap_timeout
+            if due and not recently:
+                log.warning(
+                    "sequence gap; backfilling from the province journal",
+                    origin=gap.origin,
+                    expected=gap.expected,
+                    missing=gap.missing,
+                    doubtful=gap.doubtful,
+                )
+                self.fetch_from_journal(
+                    gap.origin, gap.expected - 1, gap.expected - 1 + max(1, gap.missing)
                 )
 
-    async def _backfill(self, origin: str, expected: int, missing: int) -> None:
-        assert self.backfill is not None
-        log.warning(
-            "sequence gap; backfilling from the province journal",
-            origin=origin,
-            expected=expected,
-            missing=missing,
+    def fetch_from_journal(self, origin: str, after: int, through: int | None) -> bool:
+        """Fetch `origin`'s events after `after` (through `through`, or to the journal's end)
+        into the queue, unless a fetch for it is already running."""
+        if self.backfill is None or self._stopping:
+            return False
+        running = self._backfilling.get(origin)
+        if running is not None and not running.done():
+            return False
+        self._backfilling[origin] = asyncio.create_task(
+            self._fetch(origin, after, through), name=f"backfill-{origin}"
         )
+        return True
+
+    async def _fetch(self, origin: str, after: int, through: int | None) -> None:
+        assert self.backfill is not None
+        position = after
         try:
-            deliveries = await self.backfill(
-                origin, expected - 1, min(missing, self.backfill_limit)
-            )
+            while through is None or position < through:
+                limit = self.backfill_limit
+                if through is not None:
+                    limit = min(limit, through - position)
+                asked_at = time.monotonic()
+                page = await self.backfill(origin, position, limit)
+                self.backfill_errors.pop(origin, None)
+                BACKFILLED.labels(origin).inc(len(page.deliveries))
+                for delivery in page.deliveries:
+                    await self.queue.put(delivery)
+                self._verdicts.append((origin, page.head, asked_at))
+                if not page.deliveries:
+                    break
+                position += len(page.deliveries)
+                if through is None and position >= page.head:
+                    break
+        except asyncio.CancelledError:
+            raise
         except Exception as error:
             self.backfill_errors[origin] = repr(error)
             log.warning("backfill failed; the gap stays held", origin=origin, error=repr(error))
-            await asyncio.sleep(self.gap_timeout)
-            return
-        self.backfill_errors.pop(origin, None)
-        BACKFILLED.labels(origin).inc(len(deliveries))
-        for delivery in deliveries:
-            await self.queue.put(delivery)
+        finally:
+            self._fetched_at[origin] = time.monotonic()
+
+    def fetching(self, origin: str) -> bool:
+        task = self._backfilling.get(origin)
+        return task is not None and not task.done()
 
     def gaps(self) -> dict[str, dict[str, Any]]:
         return {

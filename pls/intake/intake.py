@@ -5,10 +5,15 @@ Per source (a province, or the ministry's own services) the intake knows the las
 - refused (dead-lettered, sequence untouched) when it is not a CloudEvent, its source, subject
   and stream disagree, or it is not signed by a key the registry lists for its origin: nobody may
   speak for another origin;
-- dropped as a duplicate when its sequence was already applied;
+- dropped as a duplicate when its sequence was already applied (refused instead when its type is
+  unknown or its payload invalid: it cannot be the event that was applied);
 - held when it comes after a gap, until the gap is filled from the stream or by backfill;
 - applied in sequence order otherwise. A payload that fails its schema is dead-lettered but still
   takes its place in the sequence and the hash chain, so the source's later events flow on.
+  When the province's journal can be asked (`verify_doubtful`), such an event is first held as
+  doubtful and only takes its place if the journal holds the very same event at that sequence;
+  otherwise it is refused and the journal's event applies, so a message that is not the
+  province's own can never take the place of one that is.
 Checkpoint events are verified against the hash chain as they are reached.
 """
 
@@ -37,10 +42,6 @@ from pls.trust.signing import signature_problem
 
 ZERO_HASH = "0" * 64
 CHECKPOINT_TYPE_PREFIX = "cn.gov.moj.pls.checkpoint."
-
-
-class _NotInterested(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class _Held:
     delivery: Delivery
     value: dict[str, Any]
     envelope: CloudEvent
+    doubtful: str | None = None  # why the journal must confirm it before it takes its place
+    since: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -114,6 +117,7 @@ class Gap:
     expected: int
     first_held: int
     since: float
+    doubtful: bool = False
 
     @property
     def missing(self) -> int:
@@ -128,12 +132,14 @@ class Intake:
         max_held: int = 50_000,
         interested_in: Callable[[str], bool] | None = None,
         registry: FederationRegistry | None = None,
+        verify_doubtful: bool = False,
     ) -> None:
         self.sources: dict[str, SourceState] = {s.origin: s for s in sources}
         self.interested_in = interested_in
         # Without a registry signatures are not checked: only unit tests of ordering do that.
         self.registry = registry
         self.max_held = max_held
+        self.verify_doubtful = verify_doubtful
         self._held: dict[str, dict[int, _Held]] = {}
         self._gap_since: dict[str, float] = {}
         self._batch = Batch()
@@ -154,21 +160,102 @@ class Intake:
         except EnvelopeError as error:
             self._refuse(delivery, str(error))
             return
-        state = self._state(delivery.origin)
         sequence = envelope.sequence_number
+        if sequence < 1:
+            self._refuse(delivery, "sequence: sequences start at 1")
+            return
+        state = self._state(delivery.origin)
         if sequence <= state.sequence:
-            self._duplicate(delivery)
+            problem = None if delivery.via == "backfill" else self._problem(envelope)[1]
+            if problem is not None:
+                self._refuse(delivery, f"{problem} (sequence {sequence} was already applied)")
+            else:
+                self._duplicate(delivery)
             return
         held = self._held.setdefault(delivery.origin, {})
+        waiting = held.get(sequence)
+        if waiting is not None and waiting.doubtful is not None:
+            self._settle_doubt(delivery, value, envelope, waiting)
+            return
         if sequence > state.sequence + 1:
-            if sequence in held or len(held) >= self.max_held:
+            # Bounded across all sources: what does not fit is let go, and fetched again from the
+            # journal once the gap before it is filled (backfill, reconciliation).
+            if sequence in held or self.held_count() >= self.max_held:
                 self._duplicate(delivery, count=False)
             else:
                 held[sequence] = _Held(delivery, value, envelope)
                 self._gap_since.setdefault(delivery.origin, time.monotonic())
             return
-        self._apply(delivery, value, envelope)
+        if self._apply(_Held(delivery, value, envelope)):
+            self._release_held(delivery.origin)
+
+    def _settle_doubt(
+        self, delivery: Delivery, value: dict[str, Any], envelope: CloudEvent, waiting: _Held
+    ) -> None:
+        """A doubtful event waits at this sequence: only the province's journal settles it."""
+        if delivery.via != "backfill":
+            self._duplicate(delivery, count=False)  # the journal, not another message, decides
+            return
+        held = self._held[delivery.origin]
+        del held[envelope.sequence_number]
+        if canonical_bytes(waiting.value) == canonical_bytes(value):
+            waiting.doubtful = None
+            self._apply(waiting, confirmed=True)  # the province did publish it: it takes its place
+        else:
+            self._refuse(
+                waiting.delivery,
+                f"{waiting.doubtful}; the province's journal holds another event at sequence "
+                f"{envelope.sequence_number}",
+            )
+            self._apply(_Held(delivery, value, envelope), confirmed=True)
         self._release_held(delivery.origin)
+
+    def refuse_beyond(self, origin: str, head: int, *, held_before: float | None = None) -> int:
+        """The province's journal ended at `head` when it was read: events held since before then
+        with a later sequence were never published by the province (its journal is written before
+        anything is sent), so they are refused."""
+        held = self._held.get(origin, {})
+        beyond = sorted(
+            s
+            for s, item in held.items()
+            if s > head and (held_before is None or item.since <= held_before)
+        )
+        for sequence in beyond:
+            item = held.pop(sequence)
+            reason = f"sequence: {sequence} is beyond the province's journal, which ends at {head}"
+            if item.doubtful is not None:
+                reason = f"{item.doubtful}; {reason}"
+            self._refuse(item.delivery, reason)
+        if not held:
+            self._gap_since.pop(origin, None)
+        return len(beyond)
+
+    def set_stream_position(self, origin: str, position: int) -> None:
+        """How far the source's stream was read (lowered when the stream starts again)."""
+        self._set(replace(self._state(origin), stream_position=position))
+
+    def forget(self, state: SourceState) -> None:
+        """Start a source again from `state` (after its rows were reset), dropping what is held."""
+        origin = state.origin
+        self.sources[origin] = state
+        self._held.pop(origin, None)
+        self._gap_since.pop(origin, None)
+        self._in_flight.pop(origin, None)
+        self._batch.sources.pop(origin, None)
+
+    def _problem(self, envelope: CloudEvent) -> tuple[EventData | None, str | None]:
+        """The decoded payload, or why it cannot be decoded; (None, None) for one not wanted."""
+        if (
+            self.interested_in is not None
+            and not self.interested_in(envelope.type)
+            and REGISTRY.supports(envelope.type)
+            and not envelope.type.startswith(CHECKPOINT_TYPE_PREFIX)
+        ):
+            return None, None  # a valid event this reader does not need
+        try:
+            return REGISTRY.decode(envelope.type, envelope.data), None
+        except (UnknownEventType, PayloadInvalid) as error:
+            return None, f"data: {error}"
 
     def _check_origin(self, delivery: Delivery, envelope: CloudEvent) -> None:
         try:
@@ -237,27 +324,29 @@ class Intake:
             self._set(replace(state, duplicates=state.duplicates + 1))
         self._handled(delivery)
 
-    def _apply(self, delivery: Delivery, value: dict[str, Any], envelope: CloudEvent) -> None:
+    def _apply(self, item: _Held, *, confirmed: bool = False) -> bool:
+        """Apply `item` as its source's next event; False when it must first be confirmed."""
+        delivery, value, envelope = item.delivery, item.value, item.envelope
+        data, problem = self._problem(envelope)
+        if (
+            problem is not None
+            and self.verify_doubtful
+            and not confirmed
+            and delivery.via != "backfill"
+        ):
+            item.doubtful = problem
+            self._held.setdefault(delivery.origin, {})[envelope.sequence_number] = item
+            self._gap_since[delivery.origin] = time.monotonic()
+            return False
         state = self._state(delivery.origin)
         now = datetime.now(UTC).isoformat()
         checkpoint: dict[str, Any] = {}
-        try:
-            if (
-                self.interested_in is not None
-                and not self.interested_in(envelope.type)
-                and REGISTRY.supports(envelope.type)
-                and not envelope.type.startswith(CHECKPOINT_TYPE_PREFIX)
-            ):
-                raise _NotInterested
-            data = REGISTRY.decode(envelope.type, envelope.data)
-        except _NotInterested:
-            pass  # a valid event this reader does not need: it keeps its place in the sequence
-        except (UnknownEventType, PayloadInvalid) as error:
+        if problem is not None:
             self._batch.dead_letters.append(
                 DeadLetter(
                     origin=delivery.origin,
                     subject=delivery.subject,
-                    reason=f"data: {error}",
+                    reason=problem,
                     body=delivery.body,
                     stream_sequence=delivery.stream_sequence,
                     event_id=envelope.id,
@@ -265,12 +354,11 @@ class Intake:
                 )
             )
             state = replace(state, dead_letters=state.dead_letters + 1)
-        else:
-            if isinstance(data, CheckpointPublished):
-                checkpoint = self._verify(state, data, now)
-            else:
-                self._batch.events.append(Applicable(delivery.origin, envelope, data))
-                state = replace(state, applied=state.applied + 1)
+        elif isinstance(data, CheckpointPublished):
+            checkpoint = self._verify(state, data, now)
+        elif data is not None:
+            self._batch.events.append(Applicable(delivery.origin, envelope, data))
+            state = replace(state, applied=state.applied + 1)
         state = replace(
             state,
             sequence=envelope.sequence_number,
@@ -281,6 +369,7 @@ class Intake:
         )
         self._set(state)
         self._handled(delivery)
+        return True
 
     @staticmethod
     def _verify(state: SourceState, data: CheckpointPublished, now: str) -> dict[str, Any]:
@@ -309,10 +398,12 @@ class Intake:
             state = self._state(origin)
             for stale in [s for s in held if s <= state.sequence]:
                 self._duplicate(held.pop(stale).delivery)
-            item = held.pop(state.sequence + 1, None)
-            if item is None:
+            item = held.get(state.sequence + 1)
+            if item is None or item.doubtful is not None:
                 break
-            self._apply(item.delivery, item.value, item.envelope)
+            del held[state.sequence + 1]
+            if not self._apply(item):
+                break
         if held:
             self._gap_since[origin] = time.monotonic()
         else:
@@ -363,8 +454,25 @@ class Intake:
             if not held:
                 continue
             state = self._state(origin)
-            found.append(Gap(origin, state.sequence + 1, min(held), since))
+            waiting = held.get(state.sequence + 1)
+            found.append(
+                Gap(
+                    origin,
+                    state.sequence + 1,
+                    min(held),
+                    since,
+                    doubtful=waiting is not None and waiting.doubtful is not None,
+                )
+            )
         return found
+
+    def latest(self, origin: str) -> SourceState:
+        """The source's state including what is taken or ready but not yet committed."""
+        return self._state(origin)
+
+    def pending(self) -> int:
+        """Events and dead letters ready to be taken."""
+        return len(self._batch.events) + len(self._batch.dead_letters)
 
     def held_count(self, origin: str | None = None) -> int:
         if origin is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 from nats.aio.client import Client
@@ -41,6 +41,7 @@ class StreamConsumers:
         batch: int = 500,
         ack_wait: float = 60.0,
         max_ack_pending: int = 20_000,
+        on_afresh: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.client = client
         self.js: JetStreamContext = client.jetstream(timeout=10)
@@ -51,9 +52,11 @@ class StreamConsumers:
         self.batch = batch
         self.ack_wait = ack_wait
         self.max_ack_pending = max_ack_pending
+        self.on_afresh = on_afresh
         self.pending: dict[str, int] = {}
         self.streams_seen: dict[str, bool] = {}
         self.stream_last: dict[str, int] = {}
+        self._resubscribe: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -80,6 +83,8 @@ class StreamConsumers:
                 last=info.state.last_seq,
             )
             position = 0
+            if self.on_afresh is not None:
+                await self.on_afresh(origin)  # positions in this stream start again
         with contextlib.suppress(NotFoundError):
             await self.js.delete_consumer(stream, self.durable)
         config = ConsumerConfig(
@@ -111,13 +116,16 @@ class StreamConsumers:
                 continue
             backoff = 0.5
             try:
-                while True:
+                while origin not in self._resubscribe:
                     try:
                         messages = await subscription.fetch(self.batch, timeout=1.0)
                     except TimeoutError:
                         continue
                     for message in messages:
                         await self.queue.put(self._delivery(origin, message))
+                self._resubscribe.discard(origin)
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -146,6 +154,16 @@ class StreamConsumers:
                 with contextlib.suppress(Exception):
                     stream = await self.js.stream_info(stream_name(origin))
                     self.stream_last[origin] = stream.state.last_seq
+                    if stream.state.last_seq < self.position_of(origin):
+                        # The stream lost what the hub had read (a truncated store, a stream
+                        # recreated): the consumer would wait for sequences already passed.
+                        log.warning(
+                            "stream ends before the hub's position; consuming it afresh",
+                            origin=origin,
+                            last=stream.state.last_seq,
+                            position=self.position_of(origin),
+                        )
+                        self._resubscribe.add(origin)
             await asyncio.sleep(2.0)
 
 

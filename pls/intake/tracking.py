@@ -78,6 +78,18 @@ def load_sources(db: Database) -> list[SourceState]:
     return [SourceState(**dict(zip(SOURCE_FIELDS, row, strict=True))) for row in rows]
 
 
+def reset_source(cursor: Cursor, origin: str) -> SourceState:
+    """`origin` starts again from sequence 0, keeping how far its stream was read."""
+    cursor.execute("SELECT stream_position FROM sources WHERE origin = ?", (origin,))
+    row = cursor.fetchone()
+    state = SourceState(origin, stream_position=int(row[0]) if row else 0)
+    cursor.execute(
+        upsert("sources", SOURCE_FIELDS, ("origin",)),
+        tuple(getattr(state, f) for f in SOURCE_FIELDS),
+    )
+    return state
+
+
 def write_tracking(
     cursor: Cursor, dead_letters: Iterable[DeadLetter], sources: Iterable[SourceState]
 ) -> None:

@@ -59,6 +59,15 @@ class Journal:
             (name, position, datetime.now(UTC).isoformat()),
         )
 
+    def journal_hash_at(self, sequence: int) -> str | None:
+        """The running hash through `sequence`, if the journal reaches it (zero hash at 0)."""
+        if sequence == 0:
+            return ZERO_HASH
+        with self.db.reading() as cursor:
+            cursor.execute("SELECT running_hash FROM journal WHERE sequence = ?", (sequence,))
+            row = cursor.fetchone()
+        return str(row[0]) if row else None
+
     def journal_head(self) -> tuple[int, str]:
         """The last sequence in the journal and the running hash through it."""
         with self.db.reading() as cursor:

@@ -3,7 +3,9 @@
 It publishes journal entries after its saved position, with the event id as `Nats-Msg-Id` so the
 stream drops a re-sent copy, and saves its new position only after every publish in the batch was
 acknowledged. While NATS is unreachable it retries with backoff; the service keeps accepting work
-and the journal simply grows until the relay catches up.
+and the journal simply grows until the relay catches up. It runs inside its service or as a process
+of its own (`pls relay`) over the same database; a position saved lower than its own (a rewind by
+an operator) is taken up before the next batch. Stopping lets the batch in flight finish.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Relay:
         ack_timeout: float = 10.0,
         ensure_stream: bool = True,
         max_backoff: float = 5.0,
+        idle_poll: float = 1.0,
     ) -> None:
         self.views = journal
         self.origin = origin
@@ -67,6 +70,7 @@ class Relay:
         self.ack_timeout = ack_timeout
         self.ensure_stream = ensure_stream
         self.max_backoff = max_backoff
+        self.idle_poll = idle_poll
         self.position = journal.position(RELAY)
         self.connected = False
         self.last_error: str | None = None
@@ -76,6 +80,10 @@ class Relay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._between_batches = asyncio.Event()
+        self._between_batches.set()
+        self._rewound_to: int | None = None
         POSITION.set(self.position)
 
     # -- signalling ----------------------------------------------------------------------------
@@ -99,7 +107,16 @@ class Relay:
         LAG.set(self.lag)
         self._task = asyncio.create_task(self.run(), name="relay")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Let the batch in flight be acknowledged and its position saved, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._between_batches.wait(),
+                    grace if grace is not None else self.ack_timeout + 1,
+                )
         await cancel_and_wait([self._task])
         if self._client is not None and not self._client.is_closed:
             with contextlib.suppress(Exception):
@@ -141,16 +158,17 @@ class Relay:
     async def run(self) -> None:
         js = await self._connect()
         backoff = 0.2
-        while True:
-            entries = await asyncio.to_thread(
-                self.views.journal_after, self.position, self.batch_size
-            )
+        while not self._stopping:
+            entries = await asyncio.to_thread(self._next_batch)
             if not entries:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
                 continue
+            if self._stopping:
+                break
             try:
+                self._between_batches.clear()
                 await self.publish_batch(js, entries)
                 backoff = 0.2
             except NoStreamResponseError:
@@ -174,6 +192,22 @@ class Relay:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
+            finally:
+                self._between_batches.set()
+
+    def _next_batch(self) -> list[JournalEntry]:
+        saved = self.views.position(RELAY)
+        rewound, self._rewound_to = self._rewound_to, None
+        target = min(saved, rewound) if rewound is not None else saved
+        if target < self.position or rewound is not None:
+            log.warning("relay rewound; publishing again", after=target, was=self.position)
+            self.position = target
+            self._save_position(target)
+            POSITION.set(target)
+        entries = self.views.journal_after(self.position, self.batch_size)
+        self._journal_end = max(self._journal_end, entries[-1].sequence if entries else 0)
+        LAG.set(self.lag)
+        return entries
 
     async def publish_batch(self, js: JetStreamContext, entries: list[JournalEntry]) -> None:
         """Publish `entries` and save the position after all of them were acknowledged."""
@@ -238,10 +272,15 @@ class Relay:
             Journal.save_position(cursor, RELAY, sequence)
 
     def rewind(self, sequence: int) -> None:
-        """Publish again from `sequence` + 1 (the stream and consumers drop what they already have)."""
+        """Publish again from `sequence` + 1 (the stream and consumers drop what they already have).
+
+        Safe from any thread: the saved position is lowered and the loop takes it up before its
+        next batch (a batch in flight when this is called does not undo it)."""
         self._save_position(sequence)
+        self._rewound_to = sequence
         self.position = sequence
-        self._wake.set()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
 
 def verify_chain(entries: list[JournalEntry], previous_hash: str) -> bool:

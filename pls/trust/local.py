@@ -89,6 +89,9 @@ class LocalTrust:
     def staff_token(self) -> str:
         return self.token("staff@moj", [Role.MINISTRY_STAFF])
 
+    def federation_operator_token(self) -> str:
+        return self.token("operator@moj", [Role.FEDERATION_OPERATOR])
+
     def service_token(self, member: str) -> str:
         return self.token(member, [Role.FEDERATION_SERVICE])
 

@@ -27,6 +27,7 @@ class Role(StrEnum):
     MINISTRY_STAFF = "ministry_staff"
     SUBSCRIBER_ADMIN = "subscriber_admin"
     FEDERATION_SERVICE = "federation_service"
+    FEDERATION_OPERATOR = "federation_operator"
     PUBLIC = "public"
 
 

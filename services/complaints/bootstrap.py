@@ -152,7 +152,7 @@ def build_runtime(
         projection,
         queue,
         acknowledge,
-        backfill=backfill.fetch,
+        backfill=backfill.page,
         max_batch=settings.max_batch,
         gap_timeout=settings.gap_timeout,
         interested_in=interested_in,

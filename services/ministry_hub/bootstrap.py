@@ -1,9 +1,11 @@
-"""Wires the ministry hub: read model, projection, applier, NATS consumers, backfill and API."""
+"""Wires the ministry hub: read model, projection, applier, NATS consumers, backfill,
+reconciliation against the province journals, and the API."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,31 +17,36 @@ import structlog
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from nats.aio.client import Client
+from prometheus_client import Gauge
 
 from pls import bus
 from pls.deadlines import WorkingCalendar, load_rules
 from pls.intake.applier import Applier
 from pls.intake.backfill import JournalClient
 from pls.intake.intake import Delivery, SourceState
+from pls.intake.reconcile import Reconciler, Reconciliation
 from pls.intake.streams import StreamConsumers, acknowledge
+from pls.rebuild import Rebuilder, Store, behind, carry_over, promote_in_place
 from pls.settings import CommonSettings
-from pls.sqlstore import open_database
+from pls.sqlstore import Database, SwappableDatabase
 from pls.tasks import cancel_and_wait
 from pls.trust.tokens import TokenVerifier
 from pls.web import install_common, ops_router
 from services.ministry_hub.adapters.queries import NationalQueries, name_of
 from services.ministry_hub.adapters.readmodel import NationalReadModel
 from services.ministry_hub.application.projection import NationalProjection
-from services.ministry_hub.entrypoints.api import national, supervision
+from services.ministry_hub.entrypoints.api import national, operations, supervision
 from services.ministry_hub.entrypoints.models import (
     CheckpointRead,
     Freshness,
     FreshnessRow,
     GapRead,
+    JournalCheckRead,
 )
 from services.ministry_hub.settings import HubSettings
 
 log = structlog.get_logger(__name__)
+CONNECTED = Gauge("pls_hub_nats_connected", "1 while the hub is connected to NATS")
 DASHBOARD = Path(__file__).parent / "entrypoints" / "dashboard.html"
 
 
@@ -52,15 +59,19 @@ class HubRuntime:
     applier: Applier
     queue: asyncio.Queue[Delivery]
     journal: JournalClient
+    reconciler: Reconciler
     tokens: TokenVerifier
     client: Client | None = None
     consumers: StreamConsumers | None = None
     connected: bool = False
+    disconnected_since: float | None = field(default_factory=time.monotonic)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _connecting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self.disconnected_since = time.monotonic()
         await self.applier.start()
+        await self.reconciler.start()
         self._connecting = asyncio.create_task(self._connect(), name="hub-connect")
 
     async def _connect(self) -> None:
@@ -86,24 +97,112 @@ class HubRuntime:
             self.applier.position_of,
             durable=self.settings.durable,
             batch=self.settings.fetch_batch,
+            on_afresh=self.applier.stream_restarted,
         )
         await self.consumers.start()
 
     async def _state(self, connected: bool) -> None:
         self.connected = connected
+        CONNECTED.set(1 if connected else 0)
+        if connected:
+            self.disconnected_since = None
+        elif self.disconnected_since is None:
+            self.disconnected_since = time.monotonic()
 
     async def stop(self) -> None:
+        """Drain: stop taking from the bus, write and acknowledge what was taken, then close."""
+        await self.reconciler.stop()
         await cancel_and_wait([self._connecting])
         if self.consumers is not None:
             await self.consumers.stop()
-        await self.applier.stop()
-        with contextlib.suppress(Exception):
-            await self.applier.flush()
+        await self.applier.stop(drain=True)
         if self.client is not None and not self.client.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.flush(), 5.0)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.client.close(), 5.0)
         await self.journal.close()
+        log.info(
+            "ministry hub stopped; positions saved",
+            sequences={o: s.sequence for o, s in self.applier.intake.sources.items()},
+        )
         self.readmodel.db.close()
+
+    @property
+    def store(self) -> Store:
+        return hub_store(self.settings, self.common)
+
+    async def promote_rebuild(self, *, keep_previous: bool = False) -> dict[str, Any]:
+        """Swap in the read model rebuilt beside the live one (by `pls hub rebuild`).
+
+        Between two batches: the rebuilt one is brought level with the live one from the
+        journals, takes over the live one's dead letters and stream positions, and replaces it
+        under the same name; then the applier resumes from its positions."""
+        fresh = self.store.beside()
+        if not await asyncio.to_thread(fresh.exists):
+            raise RebuildMissing(f"no rebuilt read model at {fresh.describe()}")
+        database = self.readmodel.db
+        assert isinstance(database, SwappableDatabase)
+
+        async def swap() -> dict[str, Any]:
+            fresh_db = await asyncio.to_thread(fresh.open)
+            try:
+                rebuilder = Rebuilder(
+                    projection_over(fresh_db, self.settings),
+                    self.settings.provinces,
+                    journal=self.journal,
+                )
+                targets = {o: s.sequence for o, s in self.applier.intake.sources.items()}
+                await rebuilder.catch_up(targets)
+                short = await asyncio.to_thread(behind, database.inner, fresh_db)
+                if short:
+                    raise RebuildBehind(short)
+                await asyncio.to_thread(carry_over, database.inner, fresh_db)
+            finally:
+                await asyncio.to_thread(fresh_db.close)
+            await asyncio.to_thread(
+                promote_in_place, database, self.store, fresh, keep_previous=keep_previous
+            )
+            await self.applier.reload()
+            log.warning("rebuilt read model swapped in", store=self.store.describe())
+            return {
+                "store": self.store.describe(),
+                "sequences": {o: s.sequence for o, s in self.applier.intake.sources.items()},
+            }
+
+        return await self.applier.exclusively(swap)
+
+    def bus_down_for(self) -> float:
+        if self.disconnected_since is None:
+            return 0.0
+        return time.monotonic() - self.disconnected_since
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready while every province flows: no gap held for long, no divergence, the bus near."""
+        gaps = self.applier.gaps()
+        stuck = sorted(
+            o for o, gap in gaps.items() if gap["seconds"] >= self.settings.ready_gap_grace
+        )
+        diverged = sorted(
+            o for o, r in self.reconciler.states.items() if r.status == "diverged"
+        ) or sorted(
+            o for o, s in self.applier.intake.sources.items() if s.checkpoint_status == "diverged"
+        )
+        bus_down = self.bus_down_for()
+        ok = (
+            not stuck
+            and not diverged
+            and self.applier.last_error is None
+            and bus_down <= self.settings.bus_grace
+        )
+        return ok, {
+            "nats_connected": self.connected,
+            "nats_down_seconds": round(bus_down, 1),
+            "gaps_held": len(gaps),
+            "gaps_stuck": stuck,
+            "diverged": diverged,
+            "last_error": self.applier.last_error,
+        }
 
     async def freshness(self) -> Freshness:
         now = datetime.now(UTC)
@@ -119,7 +218,8 @@ class HubRuntime:
                 if state.last_event_time
                 else None
             )
-            status, reason = self._judge(state, gaps.get(code), pending, since)
+            check = self.reconciler.states.get(code) if self.journal.knows(code) else None
+            status, reason = self._judge(state, gaps.get(code), pending, since, check)
             rows.append(
                 FreshnessRow(
                     province=code,
@@ -139,6 +239,17 @@ class HubRuntime:
                         status=state.checkpoint_status,
                         verified_at=state.checkpoint_at,
                     ),
+                    journal=JournalCheckRead(
+                        status=check.status,
+                        reason=check.reason,
+                        head=check.head,
+                        behind_by=check.lag,
+                        verified_through=check.verified_through,
+                        verified_at=check.verified_at,
+                        resyncs=check.resyncs,
+                    )
+                    if check is not None
+                    else None,
                     duplicates=state.duplicates,
                     dead_letters=state.dead_letters,
                 )
@@ -155,20 +266,30 @@ class HubRuntime:
         gap: dict[str, Any] | None,
         pending: int | None,
         since: float | None,
+        check: Reconciliation | None,
     ) -> tuple[str, str]:
         if state.checkpoint_status == "diverged":
             return (
                 "diverged",
                 f"checkpoint through {state.diverged_at} does not match what was applied",
             )
+        if check is not None and check.status == "diverged":
+            return "diverged", check.reason
         if gap is not None:
             return (
                 "behind",
                 f"holding {gap['held']} events behind a gap at sequence {gap['expected']}",
             )
+        if check is not None and check.status == "behind":
+            return "behind", check.reason
+        quiet = since is None or since > self.settings.silent_after
+        if check is not None and check.status == "complete":
+            if quiet:
+                return "silent", f"{check.reason}; no events for a while"
+            return "complete", check.reason
         if pending:
             return "behind", f"{pending} events in the stream not yet applied"
-        if since is None or since > self.settings.silent_after:
+        if quiet:
             return (
                 "silent",
                 "no events received" if since is None else f"no events for {int(since)} s",
@@ -178,15 +299,40 @@ class HubRuntime:
         return "complete", f"verified through sequence {state.checkpoint_sequence}"
 
 
+class RebuildMissing(LookupError):
+    """There is no rebuilt read model to swap in."""
+
+
+class RebuildBehind(RuntimeError):
+    """The rebuilt read model has applied less than the live one and could not catch up."""
+
+    def __init__(self, short: dict[str, tuple[int, int]]) -> None:
+        self.short = short
+        super().__init__(
+            "the rebuilt read model is behind the live one for "
+            + ", ".join(f"{o} ({mine} < {live})" for o, (mine, live) in sorted(short.items()))
+        )
+
+
+def hub_store(settings: HubSettings, common: CommonSettings) -> Store:
+    """Where the national read model lives."""
+    return Store(settings.database_url(common.var_dir), settings.schema_name)
+
+
+def projection_over(db: Database, settings: HubSettings) -> NationalProjection:
+    """The national projection writing into `db` (the live read model or a rebuilt one)."""
+    return NationalProjection(
+        NationalReadModel(db), load_rules(settings.deadline_rules), WorkingCalendar()
+    )
+
+
 def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
     registry = common.registry()
     common.require_member()
-    db = open_database(settings.database_url(common.var_dir), schema=settings.schema_name)
-    readmodel = NationalReadModel(db)
-    projection = NationalProjection(
-        readmodel, load_rules(settings.deadline_rules), WorkingCalendar()
-    )
-    queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=20_000)
+    db = SwappableDatabase(hub_store(settings, common).open())
+    projection = projection_over(db, settings)
+    readmodel = projection.readmodel
+    queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=settings.queue_size)
     journal = JournalClient(
         {p: settings.node_url(p) for p in settings.provinces}, token=settings.journal_token()
     )
@@ -194,10 +340,18 @@ def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
         projection,
         queue,
         acknowledge,
-        backfill=journal.fetch,
+        backfill=journal.page,
         max_batch=settings.max_batch,
         gap_timeout=settings.gap_timeout,
         registry=registry,
+        max_held=settings.max_held,
+    )
+    reconciler = Reconciler(
+        applier,
+        journal,
+        settings.provinces,
+        interval=settings.reconcile_interval,
+        resync_backoff=settings.resync_backoff,
     )
     return HubRuntime(
         settings,
@@ -207,6 +361,7 @@ def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
         applier,
         queue,
         journal,
+        reconciler,
         TokenVerifier(registry.issuer),
     )
 
@@ -234,19 +389,10 @@ def create_app(runtime: HubRuntime) -> FastAPI:
     api.state.tokens = runtime.tokens
     install_common(api, "ministry-hub")
 
-    async def ready() -> tuple[bool, dict[str, Any]]:
-        gaps = runtime.applier.gaps()
-        stuck = {origin: gap for origin, gap in gaps.items() if gap["seconds"] > 30}
-        ok = runtime.connected and runtime.applier.last_error is None and not stuck
-        return ok, {
-            "nats_connected": runtime.connected,
-            "gaps_held": len(gaps),
-            "last_error": runtime.applier.last_error,
-        }
-
-    api.include_router(ops_router(ready))
+    api.include_router(ops_router(runtime.readiness))
     api.include_router(national.router)
     api.include_router(supervision.router)
+    api.include_router(operations.router)
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard() -> HTMLResponse:

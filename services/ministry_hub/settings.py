@@ -30,6 +30,12 @@ class HubSettings(BaseSettings):
     gap_timeout: float = 3.0
     silent_after: float = 900.0
     deadline_rules: Path | None = None
+    reconcile_interval: float = 5.0
+    resync_backoff: float = 60.0
+    bus_grace: float = 30.0
+    ready_gap_grace: float = 5.0
+    queue_size: int = 20_000
+    max_held: int = 50_000
     node_token: SecretStr | None = None
     node_token_file: Path | None = None
 

@@ -102,6 +102,57 @@ def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime
     )
 
 
+def create_relay_app(settings: NodeSettings, common: CommonSettings) -> FastAPI:
+    """A relay running as its own process over the node's database: health and metrics only."""
+    views = NodeViews(
+        open_database(
+            settings.database_url(common.var_dir), schema=settings.schema_in_use, synchronous="FULL"
+        )
+    )
+    member = common.require_member()
+    relay = Relay(
+        views,
+        province=settings.province,
+        nats_url=common.nats_url,
+        nats_creds=common.nats_creds,
+        member_id=member,
+        batch_size=settings.relay_batch,
+        ack_timeout=settings.relay_ack_timeout,
+        idle_poll=0.2,  # no in-process signal from the projection: look often
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await relay.start()
+        log.info("relay started", province=settings.province)
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await asyncio.to_thread(views.db.close)
+
+    api = FastAPI(
+        title=f"Relay {settings.province}",
+        version="1.0.0",
+        description="Publishes a province node's journal to its JetStream stream.",
+        lifespan=lifespan,
+    )
+    install_common(api, f"relay-{settings.province}")
+
+    async def ready() -> tuple[bool, dict[str, Any]]:
+        head = (await asyncio.to_thread(views.journal_head))[0]
+        return relay.connected, {
+            "province": settings.province,
+            "relay_connected": relay.connected,
+            "position": relay.position,
+            "relay_lag": max(0, head - relay.position),
+            "last_error": relay.last_error,
+        }
+
+    api.include_router(ops_router(ready))
+    return api
+
+
 def create_app(runtime: NodeRuntime) -> FastAPI:
     province = runtime.settings.province
 

@@ -30,6 +30,7 @@ class NodeSettings(BaseSettings):
     relay_enabled: bool = True
     relay_batch: int = 1000
     relay_ack_timeout: float = 10.0
+    relay_port: int | None = None
     projection_batch: int = 500
     checkpoint_interval: float = 30.0
     max_page_size: int = 200
@@ -55,6 +56,10 @@ class NodeSettings(BaseSettings):
 
     def listen_port(self) -> int:
         return self.port if self.port is not None else ports.node_port(self.province)
+
+    def relay_listen_port(self) -> int:
+        """A relay running as its own process serves health and metrics here."""
+        return self.relay_port if self.relay_port is not None else ports.relay_port(self.province)
 
     def database_url(self, var_dir: Path) -> str:
         return self.database or str(var_dir / "nodes" / self.province / "node.db")

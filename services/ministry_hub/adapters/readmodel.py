@@ -62,6 +62,19 @@ SCHEMA = [
         PRIMARY KEY (origin, category, status))""",
 ]
 
+ORIGIN_TABLES = (
+    "cases",
+    "case_counts",
+    "province_counts",
+    "flows_province",
+    "flows_county",
+    "deadlines",
+    "agencies",
+    "agency_counts",
+    "complaints",
+    "complaint_counts",
+)
+
 CASE_FIELDS = (
     "key",
     "origin",
@@ -104,6 +117,13 @@ class NationalReadModel:
 
     def sources(self) -> list[SourceState]:
         return tracking.load_sources(self.db)
+
+    def reset(self, origin: str) -> SourceState:
+        """Forget every row of one origin, and its position, in one transaction."""
+        with self.db.transaction() as cursor:
+            for table in ORIGIN_TABLES:
+                cursor.execute(f"DELETE FROM {table} WHERE origin = ?", (origin,))
+            return tracking.reset_source(cursor, origin)
 
     # -- batch I/O -----------------------------------------------------------------------------
 

@@ -44,6 +44,10 @@ class NationalProjection:
     def sources(self) -> list[SourceState]:
         return self.readmodel.sources()
 
+    def reset(self, origin: str) -> SourceState:
+        """Forget one origin's rows, so that its history can be applied again from its journal."""
+        return self.readmodel.reset(origin)
+
     def commit(self, batch: Batch) -> None:
         """Apply a batch and record it, with the sources' positions, in one transaction."""
         with self.readmodel.db.transaction() as cursor:

@@ -134,6 +134,20 @@ class GapRead(BaseModel):
     backfill_error: str | None
 
 
+class JournalCheckRead(BaseModel):
+    """What was applied, compared with the province node's journal (its system of record)."""
+
+    status: str = Field(description="complete, behind, diverged, unreachable or unknown")
+    reason: str
+    head: int | None = Field(description="The last sequence in the province's journal.")
+    behind_by: int | None
+    verified_through: int | None = Field(
+        description="Sequence through which the running hash matched the province's."
+    )
+    verified_at: str | None
+    resyncs: int = Field(description="Times this province was re-applied from its journal.")
+
+
 class FreshnessRow(BaseModel):
     province: str
     name: str
@@ -148,6 +162,9 @@ class FreshnessRow(BaseModel):
     held: int
     gap: GapRead | None
     checkpoint: CheckpointRead
+    journal: JournalCheckRead | None = Field(
+        default=None, description="The last comparison with the province's own journal."
+    )
     duplicates: int
     dead_letters: int
 

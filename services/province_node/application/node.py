@@ -92,10 +92,17 @@ class ProvinceNode(Application[UUID]):
         return aggregate
 
     def _change(self, kind: type[A], aggregate_id: UUID, action: Callable[[A], None]) -> A:
+        command_id = current_command().command_id
         aggregate = self._load(kind, aggregate_id)
-        if not aggregate.has_handled(current_command().command_id):
+        if not aggregate.has_handled(command_id):
             action(aggregate)
-            self.save(aggregate)
+            try:
+                self.save(aggregate)
+            except ConcurrentChange:
+                # A retry racing with its own first attempt: that one's result is the answer.
+                aggregate = self._load(kind, aggregate_id)
+                if not aggregate.has_handled(command_id):
+                    raise
         return aggregate
 
     def id_for(self, kind: str, idempotency_key: str | None) -> UUID:

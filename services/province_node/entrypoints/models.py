@@ -544,10 +544,25 @@ class JournalHead(BaseModel):
     province: str
     sequence: int
     running_hash: str
+    at_sequence: int | None = Field(
+        default=None, description="The sequence asked for with `at`, when the journal has it."
+    )
+    at_running_hash: str | None = Field(
+        default=None, description="The running hash through `at_sequence`."
+    )
+
+
+class RelayRewind(BaseModel):
+    """Publish the journal again from just after `after` (consumers drop what they have)."""
+
+    after: int = Field(ge=0, le=2**62, description="The last sequence to count as published.")
 
 
 class RelayStatus(BaseModel):
-    connected: bool
+    runs: str = Field(
+        default="here", description="here (in this process), elsewhere (its own process), off"
+    )
+    connected: bool | None
     position: int
     journal_sequence: int
     lag: int

@@ -33,8 +33,9 @@ def get_views(request: Request) -> NodeViews:
 # services and staff read what it published.
 operator = province_scoped(Role.PROVINCE_OPERATOR)
 reader_of_publications = province_scoped(
-    Role.PROVINCE_OPERATOR, Role.FEDERATION_SERVICE, Role.MINISTRY_STAFF
+    Role.PROVINCE_OPERATOR, Role.FEDERATION_SERVICE, Role.MINISTRY_STAFF, Role.FEDERATION_OPERATOR
 )
+publication_operator = province_scoped(Role.PROVINCE_OPERATOR, Role.FEDERATION_OPERATOR)
 
 
 def command_context(

@@ -1,4 +1,9 @@
-"""The node's statistics about itself, its publication journal, checkpoints and relay status."""
+"""The node's statistics about itself, its publication journal, checkpoints and relay status.
+
+The journal is how any consumer fetches what the bus lost: paged, in sequence order, each event
+exactly as published. Reading needs a token of the province's operators, the ministry's staff or
+a federation service; asking for a checkpoint or rewinding the relay needs an operator.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,20 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from contracts.envelope import CONTENT_TYPE
 from contracts.vocabulary import Channel, ServiceType
-from pls.web import Problem
-from services.province_node.adapters.views import CaseFilter
-from services.province_node.entrypoints.api.deps import Runtime, Views, reader_of_publications
+from pls.publication.journal import Journal
+from pls.web import InvalidInput, Problem
+from services.province_node.adapters.views import RELAY, CaseFilter
+from services.province_node.entrypoints.api.deps import (
+    Runtime,
+    Views,
+    publication_operator,
+    reader_of_publications,
+)
 from services.province_node.entrypoints.models import (
     CaseStatistics,
     JournalHead,
     RatingSummary,
+    RelayRewind,
     RelayStatus,
 )
 
@@ -50,7 +62,10 @@ def statistics(
     )
 
 
-@router.get("/journal", responses={200: {"content": {"application/json": {}}}})
+@router.get(
+    "/journal",
+    responses={200: {"content": {"application/json": {}}}},
+)
 def journal(
     views: Views,
     after: Annotated[
@@ -77,15 +92,30 @@ def journal(
 
 
 @router.get("/journal/head", response_model=JournalHead)
-def journal_head(runtime: Runtime) -> JournalHead:
-    """The last published sequence and the running hash through it."""
+def journal_head(
+    runtime: Runtime,
+    at: Annotated[
+        int | None,
+        Query(ge=0, le=2**62, description="Also give the running hash through this sequence."),
+    ] = None,
+) -> JournalHead:
+    """The last published sequence and the running hash through it (and through `at`)."""
     sequence, running_hash = runtime.views.journal_head()
+    at_hash = runtime.views.journal_hash_at(at) if at is not None else None
     return JournalHead(
-        province=runtime.settings.province, sequence=sequence, running_hash=running_hash
+        province=runtime.settings.province,
+        sequence=sequence,
+        running_hash=running_hash,
+        at_sequence=at if at_hash is not None else None,
+        at_running_hash=at_hash,
     )
 
 
-@router.post("/checkpoints", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/checkpoints",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(publication_operator)],
+)
 def request_checkpoint(runtime: Runtime) -> dict[str, str]:
     """Publish a checkpoint now rather than at the next interval."""
     runtime.projection.request_checkpoint()
@@ -98,12 +128,15 @@ def relay_status(runtime: Runtime) -> RelayStatus:
     relay = runtime.relay
     head = runtime.projection.journal.sequence
     if relay is None:
+        # The relay runs as its own process (`pls relay`): its saved position tells how far.
+        position = runtime.views.position(RELAY)
         return RelayStatus(
-            connected=False,
-            position=0,
+            runs="elsewhere",
+            connected=None,
+            position=position,
             journal_sequence=head,
-            lag=head,
-            last_error="relay disabled",
+            lag=max(0, head - position),
+            last_error=None,
             last_published_at=None,
         )
     return RelayStatus(
@@ -114,3 +147,19 @@ def relay_status(runtime: Runtime) -> RelayStatus:
         last_error=relay.last_error,
         last_published_at=relay.last_published_at,
     )
+
+
+@router.post(
+    "/relay/rewind", response_model=RelayStatus, dependencies=[Depends(publication_operator)]
+)
+def rewind_relay(body: RelayRewind, runtime: Runtime) -> RelayStatus:
+    """Publish the journal again after a sequence (the stream and consumers drop duplicates)."""
+    head = runtime.projection.journal.sequence
+    if body.after > head:
+        raise InvalidInput("after", f"{body.after} is beyond the journal, which ends at {head}")
+    if runtime.relay is not None:
+        runtime.relay.rewind(body.after)
+    else:
+        with runtime.views.db.transaction() as cursor:
+            Journal.save_position(cursor, RELAY, body.after)
+    return relay_status(runtime)

@@ -1,0 +1,386 @@
+"""Rebuilding a read model beside the live one, and putting it in the live one's place.
+
+Any read model fed by the intake can be rebuilt: its projection (`commit`/`sources`, and `reset`
+to re-apply one source) is pointed at a fresh `Store` beside the live one, and a `Rebuilder`
+feeds it every source's history in order: from the source's stream where it has it, and from
+the province node's journal wherever the stream lacks it (purged, truncated or never there). The
+result is checked against each journal's running hash. Then, in the running service,
+`promote` brings it level with the live one between two batches, carries over what only the live
+one knows (its dead letters and stream positions) and swaps it in under the same name: for SQLite
+an atomic rename of the file, for PostgreSQL a rename of schemas in one transaction. Queries
+wait the moment this takes, and are then answered from the new read model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from contracts.subjects import stream_name
+from pls.intake.applier import Projection
+from pls.intake.backfill import JournalClient
+from pls.intake.intake import Delivery, Intake, SourceState
+from pls.intake.tracking import DEAD_LETTER_FIELDS, SOURCE_FIELDS, load_sources, upsert
+from pls.sqlstore import Database, SwappableDatabase, open_database
+from pls.trust.registry import FederationRegistry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where a read model lives: a SQLite file, or a schema of a PostgreSQL database."""
+
+    url: str
+    schema: str
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def path(self) -> Path:
+        return Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+
+    def beside(self, label: str = "rebuild") -> Store:
+        """The place for a read model next to this one: `<file>.<label>` or `<schema>_<label>`."""
+        if self.is_postgres:
+            return Store(self.url, f"{self.schema}_{label}")
+        return Store(str(self.path.with_name(f"{self.path.name}.{label}")), self.schema)
+
+    def describe(self) -> str:
+        return f"schema {self.schema}" if self.is_postgres else str(self.path)
+
+    def open(self) -> Database:
+        return open_database(self.url, schema=self.schema)
+
+    def exists(self) -> bool:
+        if not self.is_postgres:
+            return self.path.exists()
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            row = connection.execute(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (self.schema,)
+            ).fetchone()
+        return row is not None
+
+    def drop(self) -> None:
+        """Delete this read model (a leftover of an earlier rebuild, say)."""
+        if self.is_postgres:
+            import psycopg
+
+            _check_schema(self.schema)
+            with psycopg.connect(self.url, autocommit=True) as connection:
+                connection.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+            return
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{self.path}{suffix}").unlink()
+
+
+def _check_schema(name: str) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ValueError(f"invalid schema name {name!r}")
+
+
+def put_in_place(live: Store, fresh: Store, *, keep_previous: bool = False) -> None:
+    """The fresh read model takes the live one's name. Neither may be open while this runs.
+
+    SQLite: the fresh file is renamed over the live one (atomic), the live one optionally kept as
+    `<file>.previous`. PostgreSQL: both schema renames happen in one transaction."""
+    if live.is_postgres:
+        import psycopg
+
+        previous = f"{live.schema}_previous"
+        for name in (live.schema, fresh.schema, previous):
+            _check_schema(name)
+        with psycopg.connect(live.url) as connection, connection.transaction():
+            connection.execute(f"DROP SCHEMA IF EXISTS {previous} CASCADE")
+            connection.execute(f"ALTER SCHEMA {live.schema} RENAME TO {previous}")
+            connection.execute(f"ALTER SCHEMA {fresh.schema} RENAME TO {live.schema}")
+            if not keep_previous:
+                connection.execute(f"DROP SCHEMA {previous} CASCADE")
+        return
+    for suffix in ("-wal", "-shm"):
+        # The fresh file was closed cleanly (no journal of its own); a live one's is stale now.
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{live.path}{suffix}").unlink()
+    if keep_previous and live.path.exists():
+        os.replace(live.path, live.beside("previous").path)
+    os.replace(fresh.path, live.path)
+
+
+def positions(db: Database) -> dict[str, SourceState]:
+    return {state.origin: state for state in load_sources(db)}
+
+
+def behind(live: Database, fresh: Database) -> dict[str, tuple[int, int]]:
+    """Sources where the fresh read model has applied less than the live one: (fresh, live)."""
+    theirs = positions(fresh)
+    return {
+        origin: (theirs[origin].sequence if origin in theirs else 0, state.sequence)
+        for origin, state in positions(live).items()
+        if (theirs[origin].sequence if origin in theirs else 0) < state.sequence
+    }
+
+
+def carry_over(live: Database, fresh: Database) -> None:
+    """What only the live read model knows goes into the fresh one: its dead letters (a record of
+    what was refused, not history that can be replayed) and how far it read each stream (where
+    the fresh one has applied at least as much, every message up to there is accounted for)."""
+    live_sources = positions(live)
+    fresh_sources = positions(fresh)
+    fields = [f for f in DEAD_LETTER_FIELDS if f != "id"]
+    with live.reading() as cursor:
+        cursor.execute(f"SELECT {', '.join(fields)} FROM dead_letters ORDER BY id")
+        letters = cursor.fetchall()
+    with fresh.transaction() as cursor:
+        cursor.execute(
+            "SELECT origin, stream_sequence, event_id, sequence, reason FROM dead_letters"
+        )
+        known = {tuple(row) for row in cursor.fetchall()}
+        key = [fields.index(f) for f in ("origin", "stream_sequence", "event_id", "sequence")]
+        reason = fields.index("reason")
+        cursor.executemany(
+            f"INSERT INTO dead_letters ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
+            [tuple(row) for row in letters if (*(row[i] for i in key), row[reason]) not in known],
+        )
+        for origin, state in live_sources.items():
+            mine = fresh_sources.get(origin)
+            if mine is None or mine.sequence < state.sequence:
+                continue
+            position = max(mine.stream_position, state.stream_position)
+            cursor.execute(
+                upsert("sources", SOURCE_FIELDS, ("origin",)),
+                tuple(
+                    position if f == "stream_position" else getattr(mine, f) for f in SOURCE_FIELDS
+                ),
+            )
+
+
+@dataclass
+class Progress:
+    """How far a rebuild got: events (by sequence) applied of those the journals held."""
+
+    origin: str
+    done: int
+    total: int
+    source: str
+
+
+class Rebuilder:
+    """Feeds every source's history, in order, into a projection over a fresh read model."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        origins: list[str],
+        *,
+        journal: JournalClient | None = None,
+        js: JetStreamContext | None = None,
+        batch_size: int = 2000,
+        page_size: int = 2000,
+        interested_in: Callable[[str], bool] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        registry: FederationRegistry | None = None,
+    ) -> None:
+        self.projection = projection
+        self.origins = origins
+        self.journal = journal
+        self.js = js
+        self.batch_size = batch_size
+        self.page_size = page_size
+        self.on_progress = on_progress
+        self.intake = Intake(
+            projection.sources(),
+            max_held=10,
+            interested_in=interested_in,
+            verify_doubtful=journal is not None,
+            registry=registry,
+        )
+        self.heads: dict[str, int] = {}
+        self.verified: dict[str, bool] = {}
+        self.read_from: dict[str, dict[str, int]] = {}
+
+    @property
+    def total(self) -> int:
+        return sum(self.heads.values())
+
+    def done(self) -> int:
+        return sum(min(self.sequence(o), self.heads.get(o, 0)) for o in self.heads)
+
+    def sequence(self, origin: str) -> int:
+        return self.intake.latest(origin).sequence
+
+    async def run(self) -> dict[str, SourceState]:
+        """Rebuild every source up to its journal's head as it was when the rebuild started."""
+        for origin in self.origins:
+            if self.journal is not None and self.journal.knows(origin):
+                self.heads[origin] = (await self.journal.head(origin)).sequence
+        for origin in self.origins:
+            await self.rebuild(origin)
+        return dict(self.intake.sources)
+
+    async def rebuild(self, origin: str) -> None:
+        self.read_from[origin] = {"stream": 0, "journal": 0}
+        if self.js is not None:
+            await self._from_stream(origin)
+        if self.journal is not None and self.journal.knows(origin):
+            await self._from_journal(origin, through=self.heads.get(origin))
+            await self._commit(origin, "journal")
+            reset = getattr(self.projection, "reset", None)
+            if not await self._verify(origin) and reset is not None:
+                # The stream held something else than the province published: the journal only.
+                log.warning(
+                    "stream history differs from the journal; using it alone", origin=origin
+                )
+                self.intake.forget(await asyncio.to_thread(reset, origin))
+                await self._from_journal(origin, through=self.heads.get(origin))
+                await self._verify(origin)
+        await self._commit(origin, "journal")
+
+    async def catch_up(self, targets: dict[str, int]) -> dict[str, int]:
+        """Bring every source to at least `targets[origin]` (from the journals); what is left."""
+        for origin, target in targets.items():
+            if self.sequence(origin) < target and self.journal and self.journal.knows(origin):
+                await self._from_journal(origin, through=None)
+                await self._commit(origin, "journal")
+        return {o: t for o, t in targets.items() if self.sequence(o) < t}
+
+    async def _verify(self, origin: str) -> bool:
+        assert self.journal is not None
+        state = self.intake.latest(origin)
+        head = await self.journal.head(origin, at=state.sequence)
+        self.verified[origin] = head.at_hash == state.running_hash
+        return self.verified[origin]
+
+    async def _from_stream(self, origin: str) -> None:
+        assert self.js is not None
+        stream = stream_name(origin)
+        try:
+            info = await self.js.stream_info(stream)
+        except NotFoundError:
+            return
+        last = info.state.last_seq
+        if not info.state.messages:
+            return
+        durable = f"rebuild-{uuid.uuid4().hex[:12]}"
+        await self.js.add_consumer(
+            stream,
+            ConsumerConfig(
+                durable_name=durable,
+                ack_policy=AckPolicy.NONE,
+                deliver_policy=DeliverPolicy.ALL,
+                inactive_threshold=300,
+            ),
+        )
+        try:
+            subscription = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
+            position = 0
+            while position < last:
+                try:
+                    messages = await subscription.fetch(self.page_size, timeout=2.0)
+                except TimeoutError:
+                    break
+                for message in messages:
+                    position = message.metadata.sequence.stream
+                    if position > last:
+                        break
+                    await self._offer(
+                        Delivery(origin, message.subject, message.data, stream_sequence=position)
+                    )
+                    self.read_from[origin]["stream"] += 1
+                await self._commit_if_full(origin, "stream")
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.js.delete_consumer(stream, durable)
+
+    async def _offer(self, delivery: Delivery) -> None:
+        self.intake.offer(delivery)
+        for gap in self.intake.gaps():
+            if gap.origin != delivery.origin or self.journal is None:
+                continue
+            if not self.journal.knows(gap.origin):
+                continue
+            # The stream skips here: the journal has what is missing (or says it never existed).
+            head = await self._from_journal(
+                gap.origin, through=gap.expected - 1 + max(1, gap.missing)
+            )
+            if head is not None:
+                self.intake.refuse_beyond(gap.origin, head)
+
+    async def _from_journal(self, origin: str, *, through: int | None) -> int | None:
+        """Apply the journal's events after what is applied (through `through`, or to its end);
+        returns the journal's head as last read."""
+        assert self.journal is not None
+        head = None
+        while True:
+            after = self.sequence(origin)
+            if through is not None and after >= through:
+                break
+            limit = self.page_size if through is None else min(self.page_size, through - after)
+            page = await self.journal.page(origin, after, limit)
+            head = page.head
+            for delivery in page.deliveries:
+                self.intake.offer(delivery)
+            counts = self.read_from.setdefault(origin, {"stream": 0, "journal": 0})
+            counts["journal"] += len(page.deliveries)
+            await self._commit_if_full(origin, "journal")
+            if not page.deliveries or self.sequence(origin) >= page.head:
+                break
+        return head
+
+    async def _commit_if_full(self, origin: str, source: str) -> None:
+        if self.intake.pending() >= self.batch_size:
+            await self._commit(origin, source)
+
+    async def _commit(self, origin: str, source: str) -> None:
+        batch = self.intake.take()
+        if batch:
+            await asyncio.to_thread(self.projection.commit, batch)
+            self.intake.committed(batch)
+        if self.on_progress is not None:
+            self.on_progress(Progress(origin, self.done(), self.total, source))
+
+
+def promote_in_place(
+    db: SwappableDatabase, live: Store, fresh: Store, *, keep_previous: bool = False
+) -> None:
+    """In a running service: the fresh read model (closed) replaces the live one under its name;
+    queries wait for the moment this takes and then read the new one."""
+
+    def replace(current: Database) -> Database:
+        current.close()
+        put_in_place(live, fresh, keep_previous=keep_previous)
+        return live.open()
+
+    db.swap(replace)
+
+
+def summary(rebuilder: Rebuilder) -> dict[str, Any]:
+    return {
+        "sources": {
+            origin: {
+                "sequence": rebuilder.sequence(origin),
+                "head": rebuilder.heads.get(origin),
+                "verified": rebuilder.verified.get(origin),
+                **rebuilder.read_from.get(origin, {}),
+            }
+            for origin in rebuilder.origins
+        }
+    }

@@ -1,0 +1,158 @@
+"""Rebuilding the national read model beside the live one, and swapping it in while it serves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from contracts.subjects import stream_name
+from pls.cli import app
+from pls.intake.backfill import JournalClient
+from pls.rebuild import Rebuilder
+from services.ministry_hub.bootstrap import projection_over
+from services.province_node.adapters.views import CaseFilter
+from tests.support import Hub, Node, jetstream, until, wait_sync
+
+
+def province_totals(node: Node) -> dict[str, object]:
+    stats = node.runtime.views.case_statistics(CaseFilter())
+    return {k: stats[k] for k in ("total", "by_status", "by_service_type", "by_outcome")}
+
+
+def national_totals(hub: Hub, province: str) -> dict[str, object]:
+    totals = hub.totals(province)
+    return {k: totals[k] for k in ("total", "by_status", "by_service_type", "by_outcome")}
+
+
+async def test_a_rebuilt_read_model_is_swapped_in_while_the_live_one_serves(
+    tmp_path: Path, nats_server, trust, backend: tuple[str, str]
+) -> None:
+    database, schema = backend
+    province = "230000" if schema == "hub" else "340000"
+    county = "230102" if province == "230000" else "340102"
+    node = Node.build(tmp_path / "node", province, nats_server.url, trust).serve_http()
+    hub = await Hub.build(
+        database,
+        schema,
+        [province],
+        nats_server.url,
+        trust,
+        node_urls={province: node.url},
+        durable=f"hub-rebuild-{schema}",
+        gap_timeout=0.3,
+    ).start()
+    store = hub.runtime.store
+    fresh_store = store.beside()
+    try:
+        node.open_cases(30, county)
+        node.open_cases(5, county, service_type="mediation", conclude=False)
+        await until(lambda: node.runtime.relay.position >= node.head() == 65, message="relay")
+        async with jetstream(nats_server.url, trust) as js:
+            await js.publish(f"pls.{province}.case.opened", b"not json at all")
+            for sequence in (5, 6, 7, 8, 64, 65):  # history the stream no longer has
+                await js.delete_msg(stream_name(province), sequence)
+        node.open_cases(1, county)  # reveals the gap at 64-65 to the live hub
+        await hub.caught_up(node)
+
+        fresh = fresh_store.open()
+        try:
+            async with jetstream(nats_server.url, trust) as js:
+                rebuilder = Rebuilder(
+                    projection_over(fresh, hub.runtime.settings),
+                    [province],
+                    journal=JournalClient(
+                        {province: str(node.url)}, token=trust.service_token("ministry-hub")
+                    ),
+                    js=js,
+                    registry=trust.registry(),
+                )
+                await rebuilder.run()
+            assert rebuilder.verified[province]
+            assert rebuilder.read_from[province]["stream"] > 50
+            assert rebuilder.read_from[province]["journal"] >= 4
+        finally:
+            fresh.close()
+
+        node.open_cases(4, county)  # the live one moves on: the rebuilt one must catch up
+        await hub.caught_up(node)
+        failures: list[BaseException] = []
+        stop = threading.Event()
+
+        def keep_asking() -> None:
+            while not stop.is_set():
+                try:
+                    assert hub.totals(province)["total"] >= 40
+                except BaseException as error:
+                    failures.append(error)
+                    return
+
+        asker = threading.Thread(target=keep_asking)
+        asker.start()
+        try:
+            result = await hub.runtime.promote_rebuild()
+        finally:
+            stop.set()
+            await asyncio.to_thread(asker.join)
+        assert failures == []
+        assert result["sequences"][province] >= node.head()
+        assert national_totals(hub, province) == province_totals(node)
+        total, _ = hub.runtime.queries.dead_letters(province, 0, 10)
+        assert total == 1  # carried over, not doubled by the rebuild seeing it too
+        assert not fresh_store.exists()
+
+        node.open_cases(3, county)  # and the hub goes on applying into the new read model
+        await hub.caught_up(node)
+        assert national_totals(hub, province) == province_totals(node)
+        assert hub.state(province).duplicates <= 10
+    finally:
+        await hub.stop()
+        node.stop_http()
+        fresh_store.drop()
+        store.beside("previous").drop()
+
+
+def test_pls_hub_rebuild_without_a_running_hub_puts_it_in_place(
+    tmp_path: Path, nats_server, trust
+) -> None:
+    province = "350000"
+    node = Node.build(tmp_path / "node", province, nats_server.url, trust).serve_http()
+    var_dir = tmp_path / "var"
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "ministry-hub.jwt").write_text(trust.service_token("ministry-hub"))
+    manifest = {
+        "var_dir": str(var_dir),
+        "nats": {"url": nats_server.url},
+        "hub": {"url": "http://127.0.0.1:9"},
+        "provinces": {province: {"url": node.url}},
+        "trust": {
+            "registry": str(trust.registry_path),
+            "nats_credentials": str(trust.creds("ministry-hub").parent),
+            "tokens": str(tokens),
+        },
+    }
+    federation_file = tmp_path / "federation.json"
+    federation_file.write_text(json.dumps(manifest))
+    try:
+        node.open_cases(12, "350102")
+        wait_sync(lambda: node.runtime.relay.position >= node.head() == 24, message="relay")
+        result = CliRunner().invoke(
+            app, ["hub", "rebuild", "--federation", str(federation_file), "--keep-previous"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "No hub is running" in result.output
+        assert (var_dir / "hub" / "national.db").exists()
+        hub = Hub.build(
+            str(var_dir / "hub" / "national.db"), "hub", [province], nats_server.url, trust
+        )
+        try:
+            assert national_totals(hub, province) == province_totals(node)
+            assert hub.sequence(province) == 24
+        finally:
+            hub.runtime.readmodel.db.close()
+    finally:
+        node.stop_http()
