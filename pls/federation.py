@@ -30,7 +30,7 @@ import httpx
 
 from contracts.subjects import MINISTRY, PROVINCES
 from pls import bus, ports
-from pls.natsserver import NatsServer
+from pls.natsserver import NatsServer, die_with_parent
 from pls.trust.local import (
     COMPLAINTS,
     HUB,
@@ -280,6 +280,9 @@ class Federation:
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent
+            if threading.current_thread() is threading.main_thread()
+            else None,
         )
         self.children.append(Child(name, url, process, log))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import sys
 import time
 from dataclasses import dataclass, field
@@ -82,6 +83,9 @@ class NatsServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent
+            if threading.current_thread() is threading.main_thread()
+            else None,
         )
         self.wait_ready(timeout)
         return self
@@ -121,3 +125,17 @@ class NatsServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def die_with_parent() -> None:
+    """In a child process: be sent SIGTERM when the process that started it dies (Linux), so a
+    killed `pls up` or test run leaves no servers behind. (The signal follows the thread that
+    started the child, so only children started from the main thread ask for it.)"""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
