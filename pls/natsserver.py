@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
