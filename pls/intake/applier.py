@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 from pls.intake.backfill import JournalPage
-from pls.intake.intake import Batch, Delivery, Intake, SourceState
+from pls.intake.intake import Batch, Delivery, Intake, Prepared, SourceState
 from pls.tasks import cancel_and_wait
 from pls.telemetry import exporting, record_span
 from pls.trust.registry import FederationRegistry
@@ -81,9 +83,12 @@ class Applier:
         interested_in: Callable[[str], bool] | None = None,
         name: str = "hub",
         registry: FederationRegistry | None = None,
+        verifiers: int = os.cpu_count() or 2,
     ) -> None:
         self.name = name
         self.registry = registry
+        self.verifiers = max(1, verifiers)
+        self._verifying = ThreadPoolExecutor(self.verifiers, thread_name_prefix=f"{name}-verify")
         self.projection = projection
         self.queue = queue
         self.acknowledge = acknowledge
@@ -131,6 +136,7 @@ class Applier:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
         await cancel_and_wait([self._task])
+        self._verifying.shutdown(wait=False)
         for _, future in self._controls:
             if not future.done():
                 future.set_exception(RuntimeError("the applier stopped"))
@@ -157,12 +163,27 @@ class Applier:
         while not self._stopping:
             await self._run_controls()
             deliveries = await self._collect()
-            for delivery in deliveries:
-                self.intake.offer(delivery)
+            for delivery, prepared in zip(deliveries, await self._prepare(deliveries), strict=True):
+                self.intake.offer(delivery, prepared)
             self._take_verdicts()
             await self.flush()
             self._watch_gaps()
             QUEUE.set(self.queue.qsize())
+
+    async def _prepare(self, deliveries: list[Delivery]) -> list[Prepared]:
+        """Decode and verify a batch in worker threads: signatures are checked in parallel."""
+        if len(deliveries) < 64:
+            return [self.intake.prepare(d) for d in deliveries]
+        loop = asyncio.get_running_loop()
+        size = -(-len(deliveries) // self.verifiers)
+        chunks = [deliveries[i : i + size] for i in range(0, len(deliveries), size)]
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(self._verifying, _prepare_all, self.intake, chunk)
+                for chunk in chunks
+            )
+        )
+        return [prepared for part in parts for prepared in part]
 
     async def _collect(self) -> list[Delivery]:
         first: Delivery | None
@@ -411,3 +432,7 @@ class Applier:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
         return False
+
+
+def _prepare_all(intake: Intake, deliveries: list[Delivery]) -> list[Prepared]:
+    return [intake.prepare(delivery) for delivery in deliveries]

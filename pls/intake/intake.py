@@ -74,8 +74,20 @@ class DeadLetter:
     sequence: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A delivery's decoded body (None when it is not a JSON object) and what is wrong with it so
+    far: not JSON, or a signature that cannot be accepted (None when nothing is)."""
+
+    value: dict[str, Any] | None
+    problem: str | None
+
+
+@dataclass(slots=True)
 class SourceState:
+    """How far a source has been applied. The intake changes only its own working copy of a
+    source within a batch; committed states are never changed in place."""
+
     origin: str
     sequence: int = 0
     running_hash: str = ZERO_HASH
@@ -144,19 +156,34 @@ class Intake:
         self._gap_since: dict[str, float] = {}
         self._batch = Batch()
         self._in_flight: dict[str, SourceState] = {}
+        self._clock: tuple[float, str] = (0.0, "")
         self.duplicates_dropped = 0
 
     # -- offering ------------------------------------------------------------------------------
 
-    def offer(self, delivery: Delivery) -> None:
+    def prepare(self, delivery: Delivery) -> Prepared:
+        """What can be checked of a delivery on its own, in any thread: its JSON and signature.
+
+        Verifying a signature is the costliest step of consuming an event and releases the GIL,
+        so a consumer prepares a batch in worker threads and offers it in order afterwards."""
         try:
             value = load_json(delivery.body)
+        except EnvelopeError as error:
+            return Prepared(None, str(error))
+        if self.registry is None:
+            return Prepared(value, None)
+        return Prepared(value, signature_problem(value, delivery.origin, self.registry))
+
+    def offer(self, delivery: Delivery, prepared: Prepared | None = None) -> None:
+        try:
+            prepared = prepared or self.prepare(delivery)
+            if prepared.value is None:
+                raise EnvelopeError(prepared.problem or "body is not JSON")
+            value = prepared.value
             envelope = parse_envelope(value)
             self._check_origin(delivery, envelope)
-            if self.registry is not None:
-                problem = signature_problem(value, delivery.origin, self.registry)
-                if problem is not None:
-                    raise EnvelopeError(problem)
+            if prepared.problem is not None:
+                raise EnvelopeError(prepared.problem)
         except EnvelopeError as error:
             self._refuse(delivery, str(error))
             return
@@ -232,7 +259,7 @@ class Intake:
 
     def set_stream_position(self, origin: str, position: int) -> None:
         """How far the source's stream was read (lowered when the stream starts again)."""
-        self._set(replace(self._state(origin), stream_position=position))
+        self._working(origin).stream_position = position
 
     def forget(self, state: SourceState) -> None:
         """Start a source again from `state` (after its rows were reset), dropping what is held."""
@@ -295,13 +322,29 @@ class Intake:
     def _set(self, state: SourceState) -> None:
         self._batch.sources[state.origin] = state
 
+    def _now(self) -> str:
+        """The time now as text, read again at most every 50 ms (it is stamped on every event)."""
+        moment = time.monotonic()
+        if moment - self._clock[0] > 0.05:
+            self._clock = (moment, datetime.now(UTC).isoformat())
+        return self._clock[1]
+
+    def _working(self, origin: str) -> SourceState:
+        """This batch's own copy of the source's state, to change in place."""
+        state = self._batch.sources.get(origin)
+        if state is None:
+            base = self._in_flight.get(origin) or self.sources.get(origin)
+            state = replace(base) if base is not None else SourceState(origin)
+            self._batch.sources[origin] = state
+        return state
+
     def _handled(self, delivery: Delivery) -> None:
         if delivery.handle is not None:
             self._batch.handles.append(delivery.handle)
         if delivery.stream_sequence is not None:
-            state = self._state(delivery.origin)
+            state = self._working(delivery.origin)
             if delivery.stream_sequence > state.stream_position:
-                self._set(replace(state, stream_position=delivery.stream_sequence))
+                state.stream_position = delivery.stream_sequence
 
     def _refuse(self, delivery: Delivery, reason: str) -> None:
         self._batch.dead_letters.append(
@@ -313,15 +356,13 @@ class Intake:
                 stream_sequence=delivery.stream_sequence,
             )
         )
-        state = self._state(delivery.origin)
-        self._set(replace(state, dead_letters=state.dead_letters + 1))
+        self._working(delivery.origin).dead_letters += 1
         self._handled(delivery)
 
     def _duplicate(self, delivery: Delivery, *, count: bool = True) -> None:
         if count:
             self.duplicates_dropped += 1
-            state = self._state(delivery.origin)
-            self._set(replace(state, duplicates=state.duplicates + 1))
+            self._working(delivery.origin).duplicates += 1
         self._handled(delivery)
 
     def _apply(self, item: _Held, *, confirmed: bool = False) -> bool:
@@ -338,9 +379,8 @@ class Intake:
             self._held.setdefault(delivery.origin, {})[envelope.sequence_number] = item
             self._gap_since[delivery.origin] = time.monotonic()
             return False
-        state = self._state(delivery.origin)
-        now = datetime.now(UTC).isoformat()
-        checkpoint: dict[str, Any] = {}
+        state = self._working(delivery.origin)
+        now = self._now()
         if problem is not None:
             self._batch.dead_letters.append(
                 DeadLetter(
@@ -353,21 +393,17 @@ class Intake:
                     sequence=envelope.sequence_number,
                 )
             )
-            state = replace(state, dead_letters=state.dead_letters + 1)
+            state.dead_letters += 1
         elif isinstance(data, CheckpointPublished):
-            checkpoint = self._verify(state, data, now)
+            for name, change in self._verify(state, data, now).items():
+                setattr(state, name, change)
         elif data is not None:
             self._batch.events.append(Applicable(delivery.origin, envelope, data))
-            state = replace(state, applied=state.applied + 1)
-        state = replace(
-            state,
-            sequence=envelope.sequence_number,
-            running_hash=chain_hash(state.running_hash, canonical_bytes(value)),
-            last_event_time=envelope.time.isoformat(),
-            last_applied_at=now,
-            **checkpoint,
-        )
-        self._set(state)
+            state.applied += 1
+        state.sequence = envelope.sequence_number
+        state.running_hash = chain_hash(state.running_hash, canonical_bytes(value))
+        state.last_event_time = value["time"]
+        state.last_applied_at = now
         self._handled(delivery)
         return True
 
@@ -426,7 +462,7 @@ class Intake:
                     default=None,
                 )
                 if first_held_stream is not None and first_held_stream - 1 < state.stream_position:
-                    batch.sources[origin] = replace(state, stream_position=first_held_stream - 1)
+                    state.stream_position = first_held_stream - 1
         # Until it is committed, what was taken is still the latest state of its sources.
         self._in_flight.update(batch.sources)
         return batch

@@ -24,6 +24,7 @@ from contracts.envelope import build_event, canonical_bytes, chain_hash
 from contracts.events.base import EventData
 from contracts.events.checkpoint import CheckpointPublished
 from contracts.registry import REGISTRY
+from pls.dispatch import fast_method
 from pls.publication.journal import PROJECTION, Journal
 from pls.sqlstore import Cursor, Database
 from pls.trust.keys import SigningKey
@@ -63,6 +64,7 @@ class JournalWriter:
         signer: SigningKey,
     ) -> None:
         self.signer = signer
+        self._process = fast_method(self, "process_event")
         self.app = app
         self.store = journal
         self.db: Database = journal.db
@@ -163,7 +165,7 @@ class JournalWriter:
         with self.db.transaction() as cursor:
             for notification in notifications:
                 domain_event = self.app.mapper.to_domain_event(notification)
-                self.process_event(domain_event, cursor)
+                self._process(domain_event, cursor)
                 for n, data in enumerate(self.translate(domain_event)):
                     rows.append(self._journal_row(journal, data, domain_event, n))
             self.store.append(cursor, rows)

@@ -18,6 +18,7 @@ from contracts.events import complaint as cpe
 from contracts.events.base import EventData
 from pls import divisions
 from pls.deadlines import Milestone, RuleBook, WorkingCalendar, due_at
+from pls.dispatch import Dispatch
 from pls.intake.intake import Applicable, Batch, DeadLetter, SourceState
 from services.ministry_hub.adapters.readmodel import NationalReadModel
 from services.ministry_hub.domain.national import (
@@ -54,7 +55,7 @@ class NationalProjection:
             changes = self.readmodel.prefetch(cursor, *self._keys(batch.events))
             dead_letters = list(batch.dead_letters)
             for item in batch.events:
-                problem = self.process_event(item.data, item.envelope, item.origin, changes)
+                problem = _process(self, item.data, item.envelope, item.origin, changes)
                 if problem:
                     dead_letters.append(
                         DeadLetter(
@@ -383,3 +384,6 @@ class NationalProjection:
 
 def _standing(agency: dict[str, Any]) -> str:
     return "closed" if agency.get("closed") else str(agency.get("licence_status", "active"))
+
+
+_process = Dispatch(NationalProjection, "process_event")
