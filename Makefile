@@ -11,6 +11,7 @@ help:
 	@echo "make test     run the whole test suite (with the short fault-injection suite)"
 	@echo "make chaos    the full fault-injection suite against real processes (~16 min)"
 	@echo "make lint     ruff and mypy"
+	@echo "make bench    directory benchmark at one million organizations (bench-quick: 50k)"
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
 
 $(STAMP): pyproject.toml
@@ -37,6 +38,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python bench/directory.py $(ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/directory.py --organizations 50000 --questions 150 --hub-events 50000 $(ARGS)
 
 contracts: $(STAMP)
 	$(BIN)/python -m contracts.generate

@@ -54,7 +54,8 @@ def up(
     port_offset: Annotated[
         int,
         typer.Option(
-            help="Shift every port (NATS 14222, hub 18000, complaints 18020, nodes 18100+) by this much."
+            help="Shift every port (NATS 14222, hub 18000, directory 18010, complaints 18020, "
+            "nodes 18100+) by this much."
         ),
     ] = 0,
     complaint_rate: Annotated[
@@ -86,11 +87,13 @@ def up(
         nats_monitor_port=ports.NATS_MONITOR + port_offset,
         hub_port=ports.HUB + port_offset,
         complaints_port=ports.COMPLAINTS + port_offset,
+        directory_port=ports.DIRECTORY + port_offset,
         node_ports={code: ports.node_port(code) + port_offset for code in codes},
         day_seconds=day_seconds if simulate else None,
     )
     console.print(
-        f"Starting nats-server, the hub, complaints supervision and {len(codes)} province nodes ..."
+        f"Starting nats-server, the hub, the directory, complaints supervision and {len(codes)} "
+        "province nodes ..."
     )
     try:
         federation.start()
@@ -145,6 +148,7 @@ def _print_table(manifest: dict[str, object]) -> None:
     table.add_column("URL")
     table.add_row("nats-server", str(manifest["nats"]["url"]))  # type: ignore[index]
     table.add_row("ministry hub (dashboard, /docs)", str(manifest["hub"]["url"]))  # type: ignore[index]
+    table.add_row("directory (/organizations, /docs)", str(manifest["directory"]["url"]))  # type: ignore[index]
     table.add_row("complaints supervision (/docs)", str(manifest["complaints"]["url"]))  # type: ignore[index]
     for code, node in manifest["provinces"].items():  # type: ignore[attr-defined]
         table.add_row(f"province node {code} {node['name']}", node["url"])
@@ -368,10 +372,113 @@ def hub_rebuild(
 
 
 @app.command()
-def directory() -> None:
-    """Run the national directory of legal service agencies (not yet available)."""
-    console.print("The directory service is not part of this release yet.")
-    raise typer.Exit(2)
+def directory(
+    port: Annotated[int | None, typer.Option(help="Listening port (default 18010).")] = None,
+    host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
+    consume: Annotated[
+        bool, typer.Option(help="Consume the streams (off: serve a database as it stands).")
+    ] = True,
+) -> None:
+    """Run the national directory of legal service agencies (what its container runs)."""
+    from pls.serve import prepare, serve
+    from pls.settings import CommonSettings
+    from services.directory.bootstrap import build_runtime, create_app
+    from services.directory.settings import DirectorySettings
+
+    overrides: dict[str, object] = {}
+    if port is not None:
+        overrides["port"] = port
+    if host is not None:
+        overrides["host"] = host
+    settings = DirectorySettings(**overrides)  # type: ignore[arg-type]
+    common = CommonSettings()
+    prepare(common, "directory")
+    runtime = build_runtime(settings, common)
+    serve(create_app(runtime, consume=consume), settings.host, settings.port)
+
+
+@app.command("simulate-directory")
+def simulate_directory(
+    scale: Annotated[
+        str, typer.Option(help="national (over a million agencies), province, or small.")
+    ] = "small",
+    province: Annotated[
+        str | None, typer.Option(help="With --scale province: which one (default 440000).")
+    ] = None,
+    organizations: Annotated[
+        int | None,
+        typer.Option(help="Instead of a scale: about this many agencies in national proportions."),
+    ] = None,
+    personnel: Annotated[
+        str, typer.Option(help="none, professionals (lawyers, notaries, ...) or full.")
+    ] = "professionals",
+    federation_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--federation",
+            help="Register through the province nodes of a running federation (the real path).",
+        ),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="Or write straight into this directory database (SQLite path or PostgreSQL URL)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 2026,
+) -> None:
+    """Generate a directory of agencies and staff with real proportions over real counties."""
+    import time
+
+    from pls.simulator.directory import NATIONAL, DirectoryGenerator, Plan
+
+    if personnel not in ("none", "professionals", "full"):
+        raise typer.BadParameter("personnel: none, professionals or full")
+    if (federation_file is None) == (database is None):
+        raise typer.BadParameter("give exactly one of --federation or --database")
+    try:
+        if organizations is not None:
+            whole = sum(n for n, _ in NATIONAL.values())
+            plan = Plan(scale=organizations / whole, personnel=personnel, seed=seed)
+        else:
+            plan = Plan.named(scale, province=province, personnel=personnel, seed=seed)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if federation_file is not None:
+        manifest = json.loads(federation_file.read_text())
+        nodes = {code: entry["url"] for code, entry in manifest["provinces"].items()}
+        missing = [p for p in plan.provinces if p not in nodes]
+        if scale != "province" and missing:
+            plan = Plan(scale=plan.scale, provinces=tuple(nodes), personnel=personnel, seed=seed)
+        elif missing:
+            raise typer.BadParameter(f"the federation has no node for {', '.join(missing)}")
+    generator = DirectoryGenerator(plan)
+    started = time.perf_counter()
+    if federation_file is not None:
+        from pls.simulator.directory_http import register_through_nodes
+
+        count = asyncio.run(register_through_nodes(generator.events(), nodes))
+    else:
+        from pls.sqlstore import open_database
+        from services.directory.adapters.readmodel import DirectoryReadModel
+        from services.directory.application.loading import load
+        from services.directory.application.projection import DirectoryProjection
+
+        assert database is not None
+        schema = "directory"
+        db = open_database(database, schema=schema)
+        projection = DirectoryProjection(DirectoryReadModel(db))
+        count = load(
+            projection,
+            generator.events(),
+            progress=lambda n: console.print(f"{n} events", end="\r") if n % 100_000 == 0 else None,
+        )
+        db.close()
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"{generator.registered} agencies and {generator.persons} people "
+        f"({count} events) in {elapsed:.1f} s"
+    )
 
 
 @app.command()

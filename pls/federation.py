@@ -33,6 +33,7 @@ from pls import bus, ports
 from pls.natsserver import NatsServer, die_with_parent
 from pls.trust.local import (
     COMPLAINTS,
+    DIRECTORY,
     HUB,
     OPERATOR,
     LocalTrust,
@@ -57,6 +58,7 @@ class Federation:
     nats_monitor_port: int = ports.NATS_MONITOR
     hub_port: int = ports.HUB
     complaints_port: int = ports.COMPLAINTS
+    directory_port: int = ports.DIRECTORY
     node_ports: dict[str, int] = field(default_factory=dict)
     day_seconds: float | None = None  # a simulated day, when complaint deadlines run compressed
     relay_ports: dict[str, int] = field(default_factory=dict)
@@ -88,6 +90,10 @@ class Federation:
         return f"http://127.0.0.1:{self.hub_port}"
 
     @property
+    def directory_url(self) -> str:
+        return f"http://127.0.0.1:{self.directory_port}"
+
+    @property
     def complaints_url(self) -> str:
         return f"http://127.0.0.1:{self.complaints_port}"
 
@@ -103,6 +109,7 @@ class Federation:
             "staff": self.trust.staff_token(),
             HUB: self.trust.service_token(HUB),
             COMPLAINTS: self.trust.service_token(COMPLAINTS),
+            DIRECTORY: self.trust.service_token(DIRECTORY),
             "federation-operator": self.trust.federation_operator_token(),
         }
         tokens |= {f"operator-{p}": self.trust.operator_token(p) for p in self.provinces}
@@ -134,6 +141,7 @@ class Federation:
             if province in self.separate_relays:
                 self.spawn_relay(province)
         self.spawn_hub()
+        self.spawn_directory()
         self.spawn_complaints()
         self.wait_ready()
         self.write_manifest()
@@ -204,6 +212,29 @@ class Federation:
         )
         return self.children[-1]
 
+    def spawn_directory(self) -> Child:
+        """(Re)start the directory, e.g. after it was killed."""
+        self.children = [c for c in self.children if c.name != "directory"]
+        self._spawn(
+            "directory",
+            self.directory_url,
+            ["directory", "--port", str(self.directory_port)],
+            self._env(
+                {
+                    "PLS_DIRECTORY_PROVINCES": ",".join(self.provinces),
+                    "PLS_DIRECTORY_NODE_URLS": json.dumps(
+                        {p: self.node_url(p) for p in self.provinces}
+                    ),
+                    "PLS_MEMBER_ID": DIRECTORY,
+                    "PLS_NATS_CREDS": str(self.trust.creds(DIRECTORY)),
+                    "PLS_DIRECTORY_NODE_TOKEN_FILE": str(
+                        self.var_dir / "trust" / "tokens" / f"{DIRECTORY}.jwt"
+                    ),
+                }
+            ),
+        )
+        return self.children[-1]
+
     def child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
 
@@ -211,6 +242,10 @@ class Federation:
         """Start a child of that name again (after it was killed)."""
         if name == "hub":
             return self.spawn_hub()
+        if name == "complaints":
+            return self.spawn_complaints()
+        if name == "directory":
+            return self.spawn_directory()
         kind, _, province = name.partition("-")
         return self.spawn_relay(province) if kind == "relay" else self.spawn_node(province)
 
@@ -326,7 +361,7 @@ class Federation:
                 "docs": f"{self.hub_url}/docs",
                 "dashboard": f"{self.hub_url}/#token={self.token('staff')}",
             },
-            "directory": None,
+            "directory": {"url": self.directory_url, "docs": f"{self.directory_url}/docs"},
             "complaints": {
                 "url": self.complaints_url,
                 "docs": f"{self.complaints_url}/docs",

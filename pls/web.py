@@ -74,15 +74,21 @@ def problem(
 class InvalidInput(ValueError):
     """Input that passed the schema but breaks a rule about its value; answered with 422."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, location: str = "body") -> None:
         self.field = field
         self.message = message
+        self.location = location
         super().__init__(f"{field}: {message}")
 
     @classmethod
     def from_value_error(cls, error: ValueError) -> InvalidInput:
         field, _, message = str(error).partition(": ")
         return cls(field, message) if message else cls("body", field)
+
+
+def json_of(model: BaseModel, status: int = 200) -> Response:
+    """A model already built and checked, serialised once (FastAPI would validate it again)."""
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
 def page_beyond_end(page: int, total_pages: int, total: int) -> JSONResponse | None:
@@ -153,7 +159,7 @@ def install_common(app: FastAPI, service: str, *, max_body_bytes: int = 1_048_57
             {
                 "detail": [
                     {
-                        "loc": ["body", *exc.field.split(".")],
+                        "loc": [exc.location, *exc.field.split(".")],
                         "field": exc.field,
                         "msg": exc.message,
                         "type": "value_error",
@@ -284,3 +290,73 @@ class _Observed:
                 span.set_attribute("http.status_code", status)
                 REQUESTS.labels(method, path, str(status)).inc()
                 LATENCY.labels(method, path).observe(time.perf_counter() - started)
+
+
+class RateLimit:
+    """Per-client token buckets for public read APIs: `rate` requests a second, bursts of `burst`.
+
+    A client over its budget gets 429 with `Retry-After` (whole seconds) instead of a slower answer
+    for everyone. Operations routes are never limited. Clients are told apart by their address, or
+    by the first `X-Forwarded-For` entry when the service sits behind a trusted proxy.
+    """
+
+    EXEMPT = ("/healthz", "/readyz", "/metrics")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        rate: float,
+        burst: int,
+        trust_forwarded_for: bool = False,
+        max_clients: int = 100_000,
+    ) -> None:
+        from collections import OrderedDict
+
+        self.app = app
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.trust_forwarded_for = trust_forwarded_for
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _client(self, scope: Scope) -> str:
+        if self.trust_forwarded_for:
+            forwarded = dict(scope.get("headers") or []).get(b"x-forwarded-for")
+            if forwarded:
+                return forwarded.decode("latin-1").split(",")[0].strip()
+        client = scope.get("client")
+        return str(client[0]) if client else "unknown"
+
+    def take(self, client: str, now: float) -> float:
+        """Spend one token; 0 when allowed, else the seconds until one is available."""
+        tokens, last = self._buckets.pop(client, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self._buckets[client] = (tokens, now)
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return wait
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.rate <= 0 or scope["path"].startswith(self.EXEMPT):
+            await self.app(scope, receive, send)
+            return
+        import time
+
+        wait = self.take(self._client(scope), time.monotonic())
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            await problem(
+                429,
+                f"too many requests from this client; at most {self.rate:g} a second "
+                f"(bursts of {self.burst}); retry after {seconds} s",
+                "RateLimited",
+                headers={"Retry-After": str(seconds)},
+            )(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

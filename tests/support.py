@@ -17,7 +17,7 @@ import uvicorn
 from nats.js import JetStreamContext
 
 from pls.settings import CommonSettings
-from pls.trust.local import COMPLAINTS, HUB, OPERATOR, LocalTrust, province_member
+from pls.trust.local import COMPLAINTS, DIRECTORY, HUB, OPERATOR, LocalTrust, province_member
 from pls.trust.natsconfig import inbox_prefix
 from services.ministry_hub.bootstrap import HubRuntime
 from services.ministry_hub.bootstrap import build_runtime as build_hub
@@ -365,3 +365,66 @@ class Supervisor:
         """Set the clock and let the deadline watch record what is due."""
         self.clock.set(moment)
         return await asyncio.to_thread(self.runtime.watch.check)
+
+
+@dataclass
+class Directory:
+    """The national directory in this process: consumers, intake and read model."""
+
+    runtime: Any
+    provinces: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        database: str,
+        schema: str,
+        provinces: list[str],
+        nats_url: str,
+        trust: LocalTrust,
+        *,
+        durable: str = "directory",
+        gap_timeout: float = 1.0,
+    ) -> Directory:
+        from services.directory.bootstrap import build_runtime as build_directory
+        from services.directory.settings import DirectorySettings
+
+        settings = DirectorySettings(
+            database=database,
+            schema_name=schema,
+            provinces=provinces,
+            durable=durable,
+            gap_timeout=gap_timeout,
+            node_token=trust.service_token(DIRECTORY),
+        )
+        common = CommonSettings(
+            nats_url=nats_url,
+            trust_registry=trust.registry_path,
+            member_id=DIRECTORY,
+            nats_creds=trust.creds(DIRECTORY),
+        )
+        return cls(build_directory(settings, common), provinces)
+
+    async def start(self) -> Directory:
+        await self.runtime.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+    def sequence(self, origin: str) -> int:
+        return int(self.runtime.sequence(origin))
+
+    async def caught_up(self, node: Node, timeout: float = 30.0) -> None:
+        await until(
+            lambda: node.head() > 0 and self.sequence(node.province) >= node.head(),
+            timeout,
+            message=f"directory caught up with {node.province}",
+        )
+
+    def search(self, text: str) -> list[str]:
+        from services.directory.adapters.queries import Criteria
+        from services.directory.domain.text import terms
+
+        found = self.runtime.queries.organizations(Criteria(search=tuple(terms(text))), 0, 100)
+        return [hit.listing.name for hit in found.hits]

@@ -1,1 +1,1 @@
-"""Skeleton; see its issue."""
+"""The national directory of legal service agencies: search, navigation and credit information."""

@@ -38,6 +38,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         nats_monitor_port=free_port(),
         hub_port=free_port(),
         complaints_port=free_port(),
+        directory_port=free_port(),
         node_ports={p: free_port() for p in PROVINCES},
         checkpoint_interval=2.0,
     )
@@ -313,6 +314,7 @@ def test_every_service_answers_health_metrics_and_docs(federation: Federation) -
         for url in [
             federation.hub_url,
             federation.complaints_url,
+            federation.directory_url,
             *(federation.node_url(p) for p in PROVINCES),
         ]:
             for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/metrics"):
@@ -387,3 +389,43 @@ def test_a_late_complaint_is_escalated_and_an_upheld_one_enters_the_credit_recor
         assert record["entries"][0]["complaint_id"] == complaint
         assert record["entries"][0]["outcome"] == "upheld"
         assert wait_sync(lambda: not overdue(), 30, "no longer overdue")
+
+
+def test_an_agency_registered_at_a_province_is_found_in_the_directory_and_its_revocation_shown(
+    federation: Federation,
+) -> None:
+    node, directory = federation.node_url("510000"), federation.directory_url
+    firm = {
+        "agency_type": "law_firm",
+        "name": "成都锦城律师事务所",
+        "licence_number": "15101200010000077",
+        "county": "510104",
+        "address": "成都市锦江区红星路二段1号",
+        "coordinates": {"lat": 30.657, "lon": 104.083},
+        "services": ["lawyer"],
+        "opening_hours": [{"day": "mon", "opens": "09:00", "closes": "18:00"}],
+    }
+    with client_for(federation) as client:
+        created = post(client, f"{node}/v1/agencies", firm, **{"Idempotency-Key": "e2e-firm"})
+        assert created.status_code in (200, 201), created.text
+        agency = created.json()["id"]
+
+        def found() -> list[dict[str, Any]]:
+            response = client.get(f"{directory}/organizations", params={"search": "cdls"})
+            contents = response.json()["contents"] if response.status_code == 200 else []
+            return [o for o in contents if o["name"] == "成都锦城律师事务所"]
+
+        # Chengdu law firms by their pinyin initials: this one is among them.
+        listed = wait_sync(found, 30, "the firm is in the directory")
+        assert len(listed) == 1
+        revoked = post(
+            client, f"{node}/v1/agencies/{agency}/licence/revoke", {"action": "sanction"}
+        )
+        assert revoked.status_code == 200, revoked.text
+        wait_sync(
+            lambda: found()[0]["legal_profile"]["licence"]["status"] == "revoked",
+            10,
+            "the revocation is shown within seconds",
+        )
+        credit = client.get(f"{directory}/organizations/{listed[0]['id']}/credit").json()
+        assert [e["kind"] for e in credit["entries"]] == ["registered", "licence_revoked"]

@@ -1,0 +1,1 @@
+"""Projecting agency, personnel and credit events into the directory."""

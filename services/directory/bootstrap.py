@@ -1,0 +1,198 @@
+"""Wires the directory: read model, projection, applier, NATS consumers, backfill and public API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from nats.aio.client import Client
+
+from pls import bus
+from pls.intake.applier import Applier
+from pls.intake.backfill import JournalClient
+from pls.intake.intake import Delivery
+from pls.intake.streams import StreamConsumers, acknowledge
+from pls.settings import CommonSettings
+from pls.sqlstore import open_database
+from pls.tasks import cancel_and_wait
+from pls.web import RateLimit, install_common, ops_router
+from services.directory.adapters.queries import DirectoryQueries
+from services.directory.adapters.readmodel import DirectoryReadModel
+from services.directory.application.projection import DirectoryProjection, interested_in
+from services.directory.domain.text import warm_up
+from services.directory.entrypoints.api import locations, organizations, personnel, services
+from services.directory.settings import DirectorySettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class DirectoryRuntime:
+    settings: DirectorySettings
+    common: CommonSettings
+    readmodel: DirectoryReadModel
+    queries: DirectoryQueries
+    projection: DirectoryProjection
+    applier: Applier
+    queue: asyncio.Queue[Delivery]
+    journal: JournalClient
+    client: Client | None = None
+    consumers: StreamConsumers | None = None
+    connected: bool = False
+    _connecting: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.applier.start()
+        self._connecting = asyncio.create_task(self._connect(), name="directory-connect")
+
+    async def _connect(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                self.client = await bus.connect(
+                    self.common.nats_url,
+                    name="directory",
+                    creds=self.common.nats_creds,
+                    member_id=self.common.member_id,
+                    on_state=self._state,
+                )
+                break
+            except Exception as error:
+                log.warning("directory cannot reach NATS; retrying", error=str(error))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        self.consumers = StreamConsumers(
+            self.client,
+            self.settings.origins,
+            self.queue,
+            self.applier.position_of,
+            durable=self.settings.durable,
+            batch=self.settings.fetch_batch,
+        )
+        await self.consumers.start()
+
+    async def _state(self, connected: bool) -> None:
+        self.connected = connected
+
+    async def stop(self) -> None:
+        await cancel_and_wait([self._connecting])
+        if self.consumers is not None:
+            await self.consumers.stop()
+        await self.applier.stop()
+        with contextlib.suppress(Exception):
+            await self.applier.flush()
+        if self.client is not None and not self.client.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.close(), 5.0)
+        await self.journal.close()
+        self.readmodel.db.close()
+
+    def sequence(self, origin: str) -> int:
+        state = self.applier.intake.sources.get(origin)
+        return state.sequence if state else 0
+
+
+def build_runtime(settings: DirectorySettings, common: CommonSettings) -> DirectoryRuntime:
+    registry = common.registry()
+    common.require_member()
+    db = open_database(settings.database_url(common.var_dir), schema=settings.schema_name)
+    readmodel = DirectoryReadModel(db)
+    projection = DirectoryProjection(readmodel)
+    queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=20_000)
+    journal = JournalClient(
+        {p: settings.node_url(p) for p in settings.provinces}, token=settings.journal_token()
+    )
+    applier = Applier(
+        projection,
+        queue,
+        acknowledge,
+        backfill=journal.page,
+        max_batch=settings.max_batch,
+        gap_timeout=settings.gap_timeout,
+        interested_in=interested_in,
+        name="directory",
+        registry=registry,
+    )
+    return DirectoryRuntime(
+        settings,
+        common,
+        readmodel,
+        DirectoryQueries(readmodel),
+        projection,
+        applier,
+        queue,
+        journal,
+    )
+
+
+def create_app(runtime: DirectoryRuntime, *, consume: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(warm_up)  # the pinyin tables, before the first citizen waits
+        if consume:
+            await runtime.start()
+        log.info("directory started", origins=len(runtime.settings.origins))
+        try:
+            yield
+        finally:
+            if consume:
+                await runtime.stop()
+            else:
+                runtime.readmodel.db.close()
+
+    api = FastAPI(
+        title="National directory of legal service agencies",
+        version="1.0.0",
+        description=(
+            "法律服务机构/人员查询和导航 and 信用信息公开: every legal service agency and practitioner "
+            "in the country, in the shape of Open Referral HSDS 3.0. Public, read-only, rate "
+            "limited; written only from the provinces' agency events and the ministry's upheld "
+            "complaints."
+        ),
+        lifespan=lifespan,
+    )
+    api.state.runtime = runtime
+    install_common(api, "directory")
+    api.add_middleware(
+        RateLimit,
+        rate=runtime.settings.rate_limit_per_second,
+        burst=runtime.settings.rate_limit_burst,
+        trust_forwarded_for=runtime.settings.trust_forwarded_for,
+    )
+
+    async def ready() -> tuple[bool, dict[str, Any]]:
+        gaps = runtime.applier.gaps()
+        stuck = {origin: gap for origin, gap in gaps.items() if gap["seconds"] > 30}
+        ok = runtime.connected and runtime.applier.last_error is None and not stuck
+        return ok, {
+            "nats_connected": runtime.connected,
+            "gaps_held": len(gaps),
+            "last_error": runtime.applier.last_error,
+        }
+
+    api.include_router(ops_router(ready))
+
+    @api.get("/", tags=["about"])
+    def about() -> dict[str, Any]:
+        """What this API is: an Open Referral HSDS 3.0 style directory, and where its data comes from."""
+        from pls.divisions import ATTRIBUTION
+
+        return {
+            "version": "3.0",
+            "profile": "https://docs.openreferral.org/en/latest/hsds/",
+            "name": "全国法律服务机构名录 National directory of legal service agencies",
+            "resources": ["/organizations", "/services", "/locations", "/personnel"],
+            "attribution": ATTRIBUTION,
+        }
+
+    api.include_router(organizations.router)
+    api.include_router(services.router)
+    api.include_router(locations.router)
+    api.include_router(personnel.router)
+    return api
