@@ -367,6 +367,7 @@ class Federation:
                 "docs": f"{self.complaints_url}/docs",
                 "stream": "PLS_MOJ",
                 "subjects": "pls.moj.>",
+                "time_scale": 86_400 / self.day_seconds if self.day_seconds else 1.0,
             },
             "provinces": {
                 p: {
