@@ -225,6 +225,7 @@ class Federation:
                     "PLS_DIRECTORY_NODE_URLS": json.dumps(
                         {p: self.node_url(p) for p in self.provinces}
                     ),
+                    "PLS_DIRECTORY_MINISTRY_JOURNAL_URL": self.complaints_url,
                     "PLS_MEMBER_ID": DIRECTORY,
                     "PLS_NATS_CREDS": str(self.trust.creds(DIRECTORY)),
                     "PLS_DIRECTORY_NODE_TOKEN_FILE": str(

@@ -388,6 +388,7 @@ class Directory:
         durable: str = "directory",
         gap_timeout: float = 1.0,
         node_urls: dict[str, str] | None = None,
+        ministry_journal_url: str | None = None,
     ) -> Directory:
         from services.directory.bootstrap import build_runtime as build_directory
         from services.directory.settings import DirectorySettings
@@ -401,6 +402,7 @@ class Directory:
             node_token=trust.service_token(DIRECTORY),
             # Provinces without a URL get one nobody listens on, never a default port.
             node_urls={p: (node_urls or {}).get(p, "http://127.0.0.1:9") for p in provinces},
+            ministry_journal_url=ministry_journal_url,
         )
         common = CommonSettings(
             nats_url=nats_url,

@@ -47,6 +47,7 @@ from services.complaints.application.recorded import Recorded, settle
 from services.complaints.application.supervision import Supervision
 from services.complaints.application.watch import DeadlineWatch
 from services.complaints.domain.rules import DeadlineClock, SupervisionRules
+from services.complaints.entrypoints.api import journal as journal_api
 from services.complaints.entrypoints.api import supervision
 from services.complaints.settings import ComplaintsSettings
 
@@ -321,5 +322,6 @@ def create_app(runtime: ComplaintsRuntime) -> FastAPI:
 
     api.include_router(ops_router(ready))
     api.include_router(supervision.router)
+    api.include_router(journal_api.router)
     api.include_router(rebuild_http.router)
     return api

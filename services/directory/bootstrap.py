@@ -148,9 +148,7 @@ def build_runtime(settings: DirectorySettings, common: CommonSettings) -> Direct
     projection = projection_over(db)
     readmodel = projection.readmodel
     queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=20_000)
-    journal = JournalClient(
-        {p: settings.node_url(p) for p in settings.provinces}, token=settings.journal_token()
-    )
+    journal = JournalClient(settings.journal_urls(), token=settings.journal_token())
     applier = Applier(
         projection,
         queue,

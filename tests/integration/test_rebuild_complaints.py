@@ -32,7 +32,7 @@ from services.complaints.application.projection import interested_in
 from services.complaints.application.recorded import Recorded, settle
 from services.complaints.bootstrap import projection_over
 from services.province_node.domain.case import Applicant
-from tests.integration.test_complaints_supervision import FILED, china, moj_events
+from tests.integration.test_complaints_supervision import FILED, api, china, moj_events
 from tests.support import Node, Supervisor, jetstream, until
 from tests.unit.samples import LAW_FIRM
 
@@ -150,6 +150,12 @@ async def test_a_rebuilt_supervision_read_model_equals_the_live_one_and_decides_
             lambda: _published_count(nats_server.url, trust, 5), message="decisions published"
         )
         published = await decisions_published(nats_server.url, trust)
+        # The ministry's journal holds each decision as published: what the directory rebuilds from.
+        journal = (await api(supervisor, "/v1/journal", after=0, limit=100)).json()
+        decisions = [e for e in journal["events"] if ".complaint." in e["type"]]
+        assert len(decisions) == sum(published.values()) == 5
+        ends = (await api(supervisor, "/v1/journal/head", at=2)).json()
+        assert ends["sequence"] == journal["head"] and ends["at_running_hash"] is not None
         credit = runtime.queries.credit(str(agency.id), None)
         assert sorted((c["complaint_id"], c["credit"]) for c in credit) == sorted(
             [(kept, "published"), (taken_back, "withdrawn")]

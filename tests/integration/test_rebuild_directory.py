@@ -229,3 +229,91 @@ def _rows(db: Database, sql: str) -> list[tuple[Any, ...]]:
     with db.reading() as cursor:
         cursor.execute(sql)
         return cursor.fetchall()
+
+
+async def test_upheld_complaints_the_ministry_stream_lost_are_rebuilt_from_its_journal(
+    tmp_path: Path, nats_server, trust
+) -> None:
+    import uvicorn
+
+    from pls.clock import ManualClock
+    from services.complaints.bootstrap import create_app as complaints_app
+    from tests.conftest import free_port
+    from tests.integration.test_rebuild_complaints import FILED, file, resolve, wait
+    from tests.support import Supervisor
+    from tests.unit.samples import LAW_FIRM
+
+    node = Node.build(tmp_path / "gd", PROVINCE, nats_server.url, trust).serve_http()
+    assert node.url is not None
+    supervisor = Supervisor.build(
+        str(tmp_path / "supervision.db"),
+        "complaints",
+        [PROVINCE],
+        nats_server.url,
+        ManualClock(FILED),
+        tmp_path / "moj",
+        trust,
+        durable="cmp-for-directory",
+        node_urls={PROVINCE: node.url},
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(complaints_app(supervisor.runtime), port=port, log_level="warning")
+    )
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    wait_sync(lambda: server.started, message="complaints service up")
+    directory = await Directory.build(
+        str(tmp_path / "directory.db"),
+        "directory",
+        [PROVINCE],
+        nats_server.url,
+        trust,
+        durable="dir-moj-journal",
+        node_urls={PROVINCE: node.url},
+        ministry_journal_url=f"http://127.0.0.1:{port}",
+    ).start()
+    fresh_store = directory.runtime.store.beside()
+    try:
+        agency, _ = node.app.register_agency(profile=LAW_FIRM)
+        complaint = file(node, agency, FILED)
+        resolve(node, complaint, "upheld")
+        wait(node)
+        moj_head = lambda: supervisor.runtime.publication.store.journal_head()[0]  # noqa: E731
+        await until(lambda: moj_head() >= 1, message="upheld complaint published")
+        await directory.caught_up(node)
+        await until(lambda: directory.sequence("moj") == moj_head(), message="directory has it")
+        organization = identity.organization_id(PROVINCE, str(agency.id))
+        live = directory.runtime.queries.credit(organization)
+        assert "complaint_upheld" in [e["kind"] for e in live]
+
+        async with jetstream(nats_server.url, trust) as js:
+            await js.purge_stream(stream_name("moj"))  # the ministry's stream loses everything
+
+        fresh = fresh_store.open()
+        try:
+            async with jetstream(nats_server.url, trust, DIRECTORY) as js:
+                rebuilder = Rebuilder(
+                    projection_over(fresh),
+                    directory.runtime.settings.origins,
+                    journal=JournalClient(
+                        directory.runtime.settings.journal_urls(),
+                        token=trust.service_token(DIRECTORY),
+                    ),
+                    js=js,
+                    interested_in=interested_in,
+                    registry=trust.registry(),
+                )
+                await rebuilder.run()
+            assert rebuilder.verified == {PROVINCE: True, "moj": True}
+            assert rebuilder.read_from["moj"] == {"stream": 0, "journal": moj_head()}
+        finally:
+            fresh.close()
+        await directory.runtime.promote_rebuild()
+        assert directory.runtime.queries.credit(organization) == live
+    finally:
+        await directory.stop()
+        server.should_exit = True
+        await asyncio.to_thread(serving.join, 15)
+        node.stop_http()
+        fresh_store.drop()

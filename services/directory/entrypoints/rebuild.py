@@ -1,7 +1,8 @@
 """`pls directory rebuild`: the national directory rebuilt beside the live one, then swapped in.
 
 The provinces' agency and personnel events come from their streams and, where those lack history,
-from the province nodes' journals; the ministry's upheld complaints from its stream (`PLS_MOJ`).
+from the province nodes' journals; the ministry's upheld complaints from its stream (`PLS_MOJ`)
+and the complaints service's journal.
 The running directory swaps it in between two batches; with none running it is put in place here.
 """
 
@@ -35,6 +36,9 @@ def target_for(federation_file: Path | None) -> Target:
             provinces=manifest.provinces,
             node_urls=manifest.node_urls(),
             node_token_file=manifest.token_file(DIRECTORY),
+            ministry_journal_url=manifest.data["complaints"]["url"]
+            if "complaints" in manifest.data
+            else None,
         )
         common = manifest.common(DIRECTORY)
         url, operator = manifest.data["directory"]["url"], manifest.operator_token()
@@ -44,9 +48,7 @@ def target_for(federation_file: Path | None) -> Target:
         live=directory_store(settings, common),
         projection_over=projection_over,
         origins=settings.origins,
-        journal=JournalClient(
-            {p: settings.node_url(p) for p in settings.provinces}, token=settings.journal_token()
-        ),
+        journal=JournalClient(settings.journal_urls(), token=settings.journal_token()),
         common=common,
         service_url=url,
         operator_token=operator,
