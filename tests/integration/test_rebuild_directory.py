@@ -317,3 +317,77 @@ async def test_upheld_complaints_the_ministry_stream_lost_are_rebuilt_from_its_j
         await asyncio.to_thread(serving.join, 15)
         node.stop_http()
         fresh_store.drop()
+
+
+async def test_pls_directory_rebuild_asks_the_running_directory_to_swap_it_in(
+    tmp_path: Path, nats_server, trust
+) -> None:
+    import httpx
+    import uvicorn
+
+    from services.directory.bootstrap import create_app as directory_app
+    from tests.conftest import free_port
+
+    node = Node.build(tmp_path / "gd", PROVINCE, nats_server.url, trust).serve_http()
+    assert node.url is not None
+    var_dir = tmp_path / "var"
+    directory = Directory.build(
+        str(var_dir / "directory" / "directory.db"),
+        "directory",
+        [PROVINCE],
+        nats_server.url,
+        trust,
+        durable="dir-rebuild-http",
+        node_urls={PROVINCE: node.url},
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(directory_app(directory.runtime), port=port, log_level="warning")
+    )
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    wait_sync(lambda: server.started, message="directory up")
+    url = f"http://127.0.0.1:{port}"
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / f"{DIRECTORY}.jwt").write_text(trust.service_token(DIRECTORY))
+    (tokens / "federation-operator.jwt").write_text(trust.federation_operator_token())
+    manifest = {
+        "var_dir": str(var_dir),
+        "nats": {"url": nats_server.url},
+        "directory": {"url": url},
+        "provinces": {PROVINCE: {"url": node.url}},
+        "trust": {
+            "registry": str(trust.registry_path),
+            "nats_credentials": str(trust.creds(DIRECTORY).parent),
+            "tokens": str(tokens),
+        },
+    }
+    federation_file = tmp_path / "federation.json"
+    federation_file.write_text(json.dumps(manifest))
+    try:
+        for n in range(4):
+            register(node, f"广州第{n}律师事务所")
+        settle(node)
+        await directory.caught_up(node)
+        async with httpx.AsyncClient(base_url=url) as client:
+            refused = await client.post("/v1/admin/read-model/promote", json={})
+            assert refused.status_code == 401  # swapping needs a federation operator
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            app,
+            ["directory", "rebuild", "--federation", str(federation_file), "--keep-previous"],
+        )
+        assert result.exit_code == 0, result.output
+        assert f"The running directory at {url} swapped it in" in result.output
+        assert (var_dir / "directory" / "directory.db.previous").exists()
+        assert not (var_dir / "directory" / "directory.db.rebuild").exists()
+        assert len(directory.search("广州")) == 4
+        register(node, "广州换库后律师事务所")
+        settle(node)
+        await directory.caught_up(node)
+        assert len(directory.search("广州")) == 5
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(serving.join, 15)
+        node.stop_http()
