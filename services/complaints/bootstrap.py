@@ -140,9 +140,9 @@ class ComplaintsRuntime:
 
     async def promote_rebuild(self, *, keep_previous: bool = False) -> dict[str, Any]:
         """Swap in the supervision read model rebuilt beside the live one (`pls complaints
-        rebuild`). Between two batches, with the deadline watch held: it is brought level from
-        the journals, takes its marks from the decisions recorded (so none is published again),
-        and its tables replace the live ones in one transaction."""
+        rebuild`). Between two batches it is brought level from the journals; then, with the
+        deadline watch held, it takes its marks from the decisions recorded (so none is published
+        again) and its tables replace the live ones in one transaction."""
         fresh = self.store.beside()
 
         def put() -> None:
