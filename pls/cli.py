@@ -294,6 +294,33 @@ def relay(
     serve(create_relay_app(settings, common), settings.host, settings.relay_listen_port())
 
 
+FederationOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--federation",
+        help="federation.json of a `pls up` federation (else PLS_* settings are used).",
+    ),
+]
+SourceOption = Annotated[
+    str,
+    typer.Option(
+        "--from",
+        help="streams: the streams, and the journals where they lack history; "
+        "journals: the province journals only.",
+    ),
+]
+SwapOption = Annotated[bool, typer.Option(help="Swap the rebuilt read model in when it is done.")]
+KeepPreviousOption = Annotated[
+    bool, typer.Option(help="Keep the replaced read model beside the new one.")
+]
+
+
+def _use_streams(source: str) -> bool:
+    if source not in ("streams", "journals"):
+        raise typer.BadParameter("--from is streams or journals")
+    return source == "streams"
+
+
 hub_app = typer.Typer(
     invoke_without_command=True,
     add_completion=False,
@@ -329,27 +356,10 @@ def hub(
 
 @hub_app.command("rebuild")
 def hub_rebuild(
-    federation_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--federation",
-            help="federation.json of a `pls up` federation (else PLS_* settings are used).",
-        ),
-    ] = None,
-    source: Annotated[
-        str,
-        typer.Option(
-            "--from",
-            help="streams: the streams, and the journals where they lack history; "
-            "journals: the province journals only.",
-        ),
-    ] = "streams",
-    swap: Annotated[
-        bool, typer.Option(help="Swap the rebuilt read model in when it is done.")
-    ] = True,
-    keep_previous: Annotated[
-        bool, typer.Option(help="Keep the replaced read model beside the new one.")
-    ] = False,
+    federation_file: FederationOption = None,
+    source: SourceOption = "streams",
+    swap: SwapOption = True,
+    keep_previous: KeepPreviousOption = False,
     hub_url: Annotated[
         str | None, typer.Option(help="The running hub that swaps it in (default: from settings).")
     ] = None,
@@ -357,12 +367,10 @@ def hub_rebuild(
     """Rebuild the national read model beside the live one, then swap it in atomically."""
     from services.ministry_hub.entrypoints.rebuild import rebuild_hub
 
-    if source not in ("streams", "journals"):
-        raise typer.BadParameter("--from is streams or journals")
     code = rebuild_hub(
         console,
         federation_file=federation_file,
-        use_streams=source == "streams",
+        use_streams=_use_streams(source),
         swap=swap,
         keep_previous=keep_previous,
         hub_url=hub_url,
@@ -371,8 +379,17 @@ def hub_rebuild(
         raise typer.Exit(code)
 
 
-@app.command()
+directory_app = typer.Typer(
+    invoke_without_command=True,
+    add_completion=False,
+    help="Run the national directory (what its container runs), or rebuild its read model.",
+)
+app.add_typer(directory_app, name="directory")
+
+
+@directory_app.callback()
 def directory(
+    context: typer.Context,
     port: Annotated[int | None, typer.Option(help="Listening port (default 18010).")] = None,
     host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
     consume: Annotated[
@@ -380,6 +397,8 @@ def directory(
     ] = True,
 ) -> None:
     """Run the national directory of legal service agencies (what its container runs)."""
+    if context.invoked_subcommand is not None:
+        return
     from pls.serve import prepare, serve
     from pls.settings import CommonSettings
     from services.directory.bootstrap import build_runtime, create_app
@@ -395,6 +414,32 @@ def directory(
     prepare(common, "directory")
     runtime = build_runtime(settings, common)
     serve(create_app(runtime, consume=consume), settings.host, settings.port)
+
+
+@directory_app.command("rebuild")
+def directory_rebuild(
+    federation_file: FederationOption = None,
+    source: SourceOption = "streams",
+    swap: SwapOption = True,
+    keep_previous: KeepPreviousOption = False,
+    url: Annotated[
+        str | None,
+        typer.Option(help="The running directory that swaps it in (default: from settings)."),
+    ] = None,
+) -> None:
+    """Rebuild the national directory beside the live one, then swap it in atomically."""
+    from services.directory.entrypoints.rebuild import rebuild_directory
+
+    code = rebuild_directory(
+        console,
+        federation_file=federation_file,
+        use_streams=_use_streams(source),
+        swap=swap,
+        keep_previous=keep_previous,
+        url=url,
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("simulate-directory")
@@ -481,12 +526,23 @@ def simulate_directory(
     )
 
 
-@app.command()
+complaints_app = typer.Typer(
+    invoke_without_command=True,
+    add_completion=False,
+    help="Run complaints supervision (what its container runs), or rebuild its read model.",
+)
+app.add_typer(complaints_app, name="complaints")
+
+
+@complaints_app.callback()
 def complaints(
+    context: typer.Context,
     port: Annotated[int | None, typer.Option(help="Listening port (default 18020).")] = None,
     host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
 ) -> None:
     """Run the national complaints supervision service (what its container runs)."""
+    if context.invoked_subcommand is not None:
+        return
     from pls.serve import prepare, serve
     from pls.settings import CommonSettings
     from services.complaints.bootstrap import build_runtime, create_app
@@ -501,6 +557,32 @@ def complaints(
     common = CommonSettings()
     prepare(common, "complaints")
     serve(create_app(build_runtime(settings, common)), settings.host, settings.port)
+
+
+@complaints_app.command("rebuild")
+def complaints_rebuild(
+    federation_file: FederationOption = None,
+    source: SourceOption = "streams",
+    swap: SwapOption = True,
+    keep_previous: KeepPreviousOption = False,
+    url: Annotated[
+        str | None,
+        typer.Option(help="The running complaints service that swaps it in (default: settings)."),
+    ] = None,
+) -> None:
+    """Rebuild the supervision read model beside the live one (decisions kept), then swap it in."""
+    from services.complaints.entrypoints.rebuild import rebuild_complaints
+
+    code = rebuild_complaints(
+        console,
+        federation_file=federation_file,
+        use_streams=_use_streams(source),
+        swap=swap,
+        keep_previous=keep_previous,
+        url=url,
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

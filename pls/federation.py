@@ -225,6 +225,7 @@ class Federation:
                     "PLS_DIRECTORY_NODE_URLS": json.dumps(
                         {p: self.node_url(p) for p in self.provinces}
                     ),
+                    "PLS_DIRECTORY_MINISTRY_JOURNAL_URL": self.complaints_url,
                     "PLS_MEMBER_ID": DIRECTORY,
                     "PLS_NATS_CREDS": str(self.trust.creds(DIRECTORY)),
                     "PLS_DIRECTORY_NODE_TOKEN_FILE": str(
@@ -367,6 +368,7 @@ class Federation:
                 "docs": f"{self.complaints_url}/docs",
                 "stream": "PLS_MOJ",
                 "subjects": "pls.moj.>",
+                "time_scale": 86_400 / self.day_seconds if self.day_seconds else 1.0,
             },
             "provinces": {
                 p: {

@@ -8,7 +8,9 @@ result is checked against each journal's running hash. Then, in the running serv
 `promote` brings it level with the live one between two batches, carries over what only the live
 one knows (its dead letters and stream positions) and swaps it in under the same name: for SQLite
 an atomic rename of the file, for PostgreSQL a rename of schemas in one transaction. Queries
-wait the moment this takes, and are then answered from the new read model.
+wait the moment this takes, and are then answered from the new read model. A read model that
+shares its database with what cannot be rebuilt (an event store, a publication journal) has its
+tables, not the whole database, replaced in one transaction (`put_tables_in_place`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import asyncio
 import contextlib
 import os
 import re
+import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from contracts.subjects import stream_name
-from pls.intake.applier import Projection
+from pls.intake.applier import Applier, Projection
 from pls.intake.backfill import JournalClient
 from pls.intake.intake import Delivery, Intake, SourceState
 from pls.intake.tracking import DEAD_LETTER_FIELDS, SOURCE_FIELDS, load_sources, upsert
@@ -121,6 +124,65 @@ def put_in_place(live: Store, fresh: Store, *, keep_previous: bool = False) -> N
     if keep_previous and live.path.exists():
         os.replace(live.path, live.beside("previous").path)
     os.replace(fresh.path, live.path)
+
+
+def put_tables_in_place(
+    live: Store, fresh: Store, tables: Sequence[str], *, keep_previous: bool = False
+) -> None:
+    """The fresh read model's `tables` replace the live one's in one transaction; everything else
+    in the live database (an event store, a journal) stays as it is. The fresh one is deleted.
+
+    SQLite: the rows are copied over through an attached database (readers keep seeing the old
+    rows until the commit); the replaced rows are optionally kept in `<file>.previous`.
+    PostgreSQL: the tables move between schemas, the replaced ones to `<schema>_previous`."""
+    for table in tables:
+        _check_schema(table)
+    previous = live.beside("previous")
+    if live.is_postgres:
+        import psycopg
+
+        for name in (live.schema, fresh.schema, previous.schema):
+            _check_schema(name)
+        with psycopg.connect(live.url) as connection, connection.transaction():
+            if keep_previous:
+                connection.execute(f"DROP SCHEMA IF EXISTS {previous.schema} CASCADE")
+                connection.execute(f"CREATE SCHEMA {previous.schema}")
+            for table in tables:
+                if keep_previous:
+                    connection.execute(
+                        f"ALTER TABLE IF EXISTS {live.schema}.{table} SET SCHEMA {previous.schema}"
+                    )
+                else:
+                    connection.execute(f"DROP TABLE IF EXISTS {live.schema}.{table} CASCADE")
+                connection.execute(f"ALTER TABLE {fresh.schema}.{table} SET SCHEMA {live.schema}")
+            connection.execute(f"DROP SCHEMA {fresh.schema} CASCADE")
+        return
+    if keep_previous:
+        previous.drop()
+    database = sqlite3.connect(live.path, timeout=60, isolation_level=None)
+    try:
+        database.execute("ATTACH DATABASE ? AS fresh", (str(fresh.path),))
+        if keep_previous:
+            database.execute("ATTACH DATABASE ? AS previous", (str(previous.path),))
+        database.execute("BEGIN IMMEDIATE")
+        try:
+            for table in tables:
+                columns = ", ".join(
+                    row[1] for row in database.execute(f"PRAGMA fresh.table_info({table})")
+                )
+                if keep_previous:
+                    database.execute(f"CREATE TABLE previous.{table} AS SELECT * FROM main.{table}")
+                database.execute(f"DELETE FROM main.{table}")
+                database.execute(
+                    f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM fresh.{table}"
+                )
+        except BaseException:
+            database.execute("ROLLBACK")
+            raise
+        database.execute("COMMIT")
+    finally:
+        database.close()
+    fresh.drop()
 
 
 def positions(db: Database) -> dict[str, SourceState]:
@@ -370,6 +432,63 @@ def promote_in_place(
         return live.open()
 
     db.swap(replace)
+
+
+class RebuildMissing(LookupError):
+    """There is no rebuilt read model to swap in."""
+
+
+class RebuildBehind(RuntimeError):
+    """The rebuilt read model has applied less than the live one and could not catch up."""
+
+    def __init__(self, short: dict[str, tuple[int, int]]) -> None:
+        self.short = short
+        super().__init__(
+            "the rebuilt read model is behind the live one for "
+            + ", ".join(f"{o} ({mine} < {live})" for o, (mine, live) in sorted(short.items()))
+        )
+
+
+async def promote(
+    applier: Applier,
+    live: Database,
+    fresh: Store,
+    projection_over: Callable[[Database], Projection],
+    put: Callable[[], None],
+    *,
+    origins: list[str],
+    journal: JournalClient,
+    interested_in: Callable[[str], bool] | None = None,
+    settle: Callable[[Database], None] | None = None,
+) -> dict[str, int]:
+    """In a running service, between two batches of its applier: the read model rebuilt at
+    `fresh` is brought level with the live one from the journals, takes over the live one's dead
+    letters and stream positions, is `settle`d (given what it takes from elsewhere than the
+    sources), and `put` in the live one's place; the applier resumes from its positions.
+    Returns each source's sequence."""
+    if not await asyncio.to_thread(fresh.exists):
+        raise RebuildMissing(f"no rebuilt read model at {fresh.describe()}")
+
+    async def swap() -> dict[str, int]:
+        fresh_db = await asyncio.to_thread(fresh.open)
+        try:
+            rebuilder = Rebuilder(
+                projection_over(fresh_db), origins, journal=journal, interested_in=interested_in
+            )
+            await rebuilder.catch_up({o: s.sequence for o, s in applier.intake.sources.items()})
+            short = await asyncio.to_thread(behind, live, fresh_db)
+            if short:
+                raise RebuildBehind(short)
+            await asyncio.to_thread(carry_over, live, fresh_db)
+            if settle is not None:
+                await asyncio.to_thread(settle, fresh_db)
+        finally:
+            await asyncio.to_thread(fresh_db.close)
+        await asyncio.to_thread(put)
+        await applier.reload()
+        return {o: s.sequence for o, s in applier.intake.sources.items()}
+
+    return await applier.exclusively(swap)
 
 
 def summary(rebuilder: Rebuilder) -> dict[str, Any]:

@@ -315,6 +315,7 @@ class Supervisor:
         trust: LocalTrust,
         *,
         durable: str = "complaints-supervision",
+        node_urls: dict[str, str] | None = None,
     ) -> Supervisor:
         from services.complaints.bootstrap import build_runtime as build_complaints
         from services.complaints.settings import ComplaintsSettings
@@ -329,6 +330,7 @@ class Supervisor:
             checkpoint_interval=3600.0,
             signing_seed=trust.signing_seed(COMPLAINTS),
             node_token=trust.service_token(COMPLAINTS),
+            node_urls={p: (node_urls or {}).get(p, "http://127.0.0.1:9") for p in provinces},
         )
         common = CommonSettings(
             nats_url=nats_url,
@@ -385,6 +387,8 @@ class Directory:
         *,
         durable: str = "directory",
         gap_timeout: float = 1.0,
+        node_urls: dict[str, str] | None = None,
+        ministry_journal_url: str | None = None,
     ) -> Directory:
         from services.directory.bootstrap import build_runtime as build_directory
         from services.directory.settings import DirectorySettings
@@ -396,6 +400,9 @@ class Directory:
             durable=durable,
             gap_timeout=gap_timeout,
             node_token=trust.service_token(DIRECTORY),
+            # Provinces without a URL get one nobody listens on, never a default port.
+            node_urls={p: (node_urls or {}).get(p, "http://127.0.0.1:9") for p in provinces},
+            ministry_journal_url=ministry_journal_url,
         )
         common = CommonSettings(
             nats_url=nats_url,

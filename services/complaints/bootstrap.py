@@ -1,6 +1,10 @@
 """Wires the complaints supervision service: the provinces' streams through intake into the
 supervision read model, the deadline watch, the supervision application with its journal and
-relay to `PLS_MOJ`, and the API."""
+relay to `PLS_MOJ`, the API, and the swap of a supervision read model rebuilt beside the live one.
+
+One database holds both the supervision read model (derived from the provinces' events, so it can
+be rebuilt) and the service's own event store and publication journal (its system of record,
+never rebuilt): a rebuilt read model replaces the live one's tables only, `READ_MODEL_TABLES`."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from fastapi import FastAPI
 from nats.aio.client import Client
 
 from contracts.subjects import MINISTRY
-from pls import bus
+from pls import bus, rebuild_http
 from pls.clock import Clock, SystemClock, Timeline
 from pls.deadlines import WorkingCalendar
 from pls.intake.applier import Applier
@@ -26,8 +30,9 @@ from pls.intake.intake import Delivery
 from pls.intake.streams import StreamConsumers, acknowledge
 from pls.publication.journal import Journal
 from pls.publication.relay import Relay
+from pls.rebuild import Store, promote, put_tables_in_place
 from pls.settings import CommonSettings
-from pls.sqlstore import open_database
+from pls.sqlstore import Database, open_database
 from pls.tasks import cancel_and_wait
 from pls.trust.keys import SigningKey
 from pls.trust.registry import FederationRegistry
@@ -38,13 +43,18 @@ from services.complaints.adapters.queries import SupervisionQueries
 from services.complaints.adapters.readmodel import SupervisionReadModel
 from services.complaints.adapters.rules import load_rules
 from services.complaints.application.projection import SupervisionProjection, interested_in
+from services.complaints.application.recorded import Recorded, settle
 from services.complaints.application.supervision import Supervision
 from services.complaints.application.watch import DeadlineWatch
 from services.complaints.domain.rules import DeadlineClock, SupervisionRules
+from services.complaints.entrypoints.api import journal as journal_api
 from services.complaints.entrypoints.api import supervision
 from services.complaints.settings import ComplaintsSettings
 
 log = structlog.get_logger(__name__)
+# What is derived from the provinces' events (with the sources' positions and dead letters); the
+# settings, the decisions' event store and the journal in the same database are not.
+READ_MODEL_TABLES = ("complaints", "deadlines", "cases", "services", "sources", "dead_letters")
 
 
 @dataclass
@@ -124,6 +134,69 @@ class ComplaintsRuntime:
         self.app.close()
         self.readmodel.db.close()
 
+    @property
+    def store(self) -> Store:
+        return complaints_store(self.settings, self.common)
+
+    async def promote_rebuild(self, *, keep_previous: bool = False) -> dict[str, Any]:
+        """Swap in the supervision read model rebuilt beside the live one (`pls complaints
+        rebuild`). Between two batches it is brought level from the journals; then, with the
+        deadline watch held, it takes its marks from the decisions recorded (so none is published
+        again) and its tables replace the live ones in one transaction."""
+        fresh = self.store.beside()
+
+        def put() -> None:
+            with self.projection.lock:  # the watch decides on the live or the new rows, not both
+                settle_rebuilt(fresh, self.app)
+                put_tables_in_place(
+                    self.store, fresh, READ_MODEL_TABLES, keep_previous=keep_previous
+                )
+
+        sequences = await promote(
+            self.applier,
+            self.readmodel.db,
+            fresh,
+            lambda db: projection_over(db, self.rules, self.projection.clock),
+            put,
+            origins=self.settings.provinces,
+            journal=self.backfill,
+            interested_in=interested_in,
+        )
+        self.watch.wake()
+        log.warning("rebuilt supervision read model swapped in", store=self.store.describe())
+        return {"store": self.store.describe(), "sequences": sequences}
+
+
+def settle_rebuilt(fresh: Store, app: Supervision) -> None:
+    """The rebuilt read model takes its marks from the decisions recorded so far."""
+    db = fresh.open()
+    try:
+        settle(db, Recorded.read(app))
+    finally:
+        db.close()
+
+
+def complaints_store(settings: ComplaintsSettings, common: CommonSettings) -> Store:
+    """Where the supervision read model lives (with the service's event store and journal)."""
+    return Store(settings.database_url(common.var_dir), settings.schema_name)
+
+
+def projection_over(
+    db: Database, rules: SupervisionRules, clock: DeadlineClock
+) -> SupervisionProjection:
+    """The supervision projection writing into `db` (the live read model or a rebuilt one)."""
+    return SupervisionProjection(SupervisionReadModel(db), rules, clock)
+
+
+def timeline_for(settings: ComplaintsSettings, readmodel: SupervisionReadModel) -> Timeline:
+    """Supervised time: real time, or compressed from an epoch kept in the database."""
+    if settings.time_scale == 1.0:
+        return Timeline()
+    epoch = settings.epoch or datetime.fromisoformat(
+        readmodel.setting("epoch", datetime.now(UTC).isoformat())
+    )
+    return Timeline(scale=settings.time_scale, epoch=epoch)
+
 
 def build_runtime(
     settings: ComplaintsSettings, common: CommonSettings, clock: Clock | None = None
@@ -135,14 +208,8 @@ def build_runtime(
     url = settings.database_url(common.var_dir)
     db = open_database(url, schema=settings.schema_name)
     readmodel = SupervisionReadModel(db)
-    timeline = Timeline()
-    if settings.time_scale != 1.0:
-        epoch = settings.epoch or datetime.fromisoformat(
-            readmodel.setting("epoch", datetime.now(UTC).isoformat())
-        )
-        timeline = Timeline(scale=settings.time_scale, epoch=epoch)
     rules = load_rules(settings.rules)
-    deadline_clock = DeadlineClock(WorkingCalendar(), timeline)
+    deadline_clock = DeadlineClock(WorkingCalendar(), timeline_for(settings, readmodel))
     projection = SupervisionProjection(readmodel, rules, deadline_clock)
     queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=20_000)
     backfill = JournalClient(
@@ -255,4 +322,6 @@ def create_app(runtime: ComplaintsRuntime) -> FastAPI:
 
     api.include_router(ops_router(ready))
     api.include_router(supervision.router)
+    api.include_router(journal_api.router)
+    api.include_router(rebuild_http.router)
     return api

@@ -1,4 +1,5 @@
-"""Wires the directory: read model, projection, applier, NATS consumers, backfill and public API."""
+"""Wires the directory: read model, projection, applier, NATS consumers, backfill, public API, and
+the swap of a read model rebuilt beside the live one."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ import structlog
 from fastapi import FastAPI
 from nats.aio.client import Client
 
-from pls import bus
+from pls import bus, rebuild_http
 from pls.intake.applier import Applier
 from pls.intake.backfill import JournalClient
 from pls.intake.intake import Delivery
 from pls.intake.streams import StreamConsumers, acknowledge
+from pls.rebuild import Store, promote, promote_in_place
 from pls.settings import CommonSettings
-from pls.sqlstore import open_database
+from pls.sqlstore import Database, SwappableDatabase
 from pls.tasks import cancel_and_wait
+from pls.trust.tokens import TokenVerifier
 from pls.web import RateLimit, install_common, ops_router
 from services.directory.adapters.queries import DirectoryQueries
 from services.directory.adapters.readmodel import DirectoryReadModel
@@ -42,6 +45,7 @@ class DirectoryRuntime:
     applier: Applier
     queue: asyncio.Queue[Delivery]
     journal: JournalClient
+    tokens: TokenVerifier
     client: Client | None = None
     consumers: StreamConsumers | None = None
     connected: bool = False
@@ -97,17 +101,54 @@ class DirectoryRuntime:
         state = self.applier.intake.sources.get(origin)
         return state.sequence if state else 0
 
+    @property
+    def store(self) -> Store:
+        return directory_store(self.settings, self.common)
+
+    async def promote_rebuild(self, *, keep_previous: bool = False) -> dict[str, Any]:
+        """Swap in the directory rebuilt beside the live one (by `pls directory rebuild`):
+        between two batches, brought level from the journals and renamed into its place."""
+        database = self.readmodel.db
+        assert isinstance(database, SwappableDatabase)
+        fresh = self.store.beside()
+
+        def put() -> None:
+            promote_in_place(database, self.store, fresh, keep_previous=keep_previous)
+            self.readmodel.forget_cached()  # schedule ids are the rebuilt one's now
+            self.queries.forget_cached()
+
+        sequences = await promote(
+            self.applier,
+            database,
+            fresh,
+            projection_over,
+            put,
+            origins=self.settings.origins,
+            journal=self.journal,
+            interested_in=interested_in,
+        )
+        log.warning("rebuilt directory swapped in", store=self.store.describe())
+        return {"store": self.store.describe(), "sequences": sequences}
+
+
+def directory_store(settings: DirectorySettings, common: CommonSettings) -> Store:
+    """Where the directory's read model lives."""
+    return Store(settings.database_url(common.var_dir), settings.schema_name)
+
+
+def projection_over(db: Database) -> DirectoryProjection:
+    """The directory projection writing into `db` (the live read model or a rebuilt one)."""
+    return DirectoryProjection(DirectoryReadModel(db))
+
 
 def build_runtime(settings: DirectorySettings, common: CommonSettings) -> DirectoryRuntime:
     registry = common.registry()
     common.require_member()
-    db = open_database(settings.database_url(common.var_dir), schema=settings.schema_name)
-    readmodel = DirectoryReadModel(db)
-    projection = DirectoryProjection(readmodel)
+    db = SwappableDatabase(directory_store(settings, common).open())
+    projection = projection_over(db)
+    readmodel = projection.readmodel
     queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=20_000)
-    journal = JournalClient(
-        {p: settings.node_url(p) for p in settings.provinces}, token=settings.journal_token()
-    )
+    journal = JournalClient(settings.journal_urls(), token=settings.journal_token())
     applier = Applier(
         projection,
         queue,
@@ -128,6 +169,7 @@ def build_runtime(settings: DirectorySettings, common: CommonSettings) -> Direct
         applier,
         queue,
         journal,
+        TokenVerifier(registry.issuer),
     )
 
 
@@ -158,6 +200,7 @@ def create_app(runtime: DirectoryRuntime, *, consume: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     api.state.runtime = runtime
+    api.state.tokens = runtime.tokens
     install_common(api, "directory")
     api.add_middleware(
         RateLimit,
@@ -195,4 +238,5 @@ def create_app(runtime: DirectoryRuntime, *, consume: bool = True) -> FastAPI:
     api.include_router(services.router)
     api.include_router(locations.router)
     api.include_router(personnel.router)
+    api.include_router(rebuild_http.router)
     return api

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.subjects import MINISTRY, PROVINCES
@@ -37,6 +37,10 @@ class DirectorySettings(BaseSettings):
     trust_forwarded_for: bool = False
     node_token: SecretStr | None = None
     node_token_file: Path | None = None
+    ministry_journal_url: str | None = Field(
+        default=None,
+        description="The complaints service, whose journal fills what the ministry's stream lost.",
+    )
 
     def journal_token(self) -> str | None:
         """The bearer token shown to province nodes when backfilling from their journals."""
@@ -68,6 +72,13 @@ class DirectorySettings(BaseSettings):
 
     def database_url(self, var_dir: Path) -> str:
         return self.database or str(var_dir / "directory" / "directory.db")
+
+    def journal_urls(self) -> dict[str, str]:
+        """Where each source's journal is read: the province nodes', and the ministry's."""
+        urls = {p: self.node_url(p) for p in self.provinces}
+        if self.ministry and self.ministry_journal_url:
+            urls[MINISTRY] = self.ministry_journal_url.rstrip("/")
+        return urls
 
     def node_url(self, province: str) -> str:
         if province in self.node_urls:

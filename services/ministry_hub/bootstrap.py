@@ -19,14 +19,14 @@ from fastapi.responses import HTMLResponse
 from nats.aio.client import Client
 from prometheus_client import Gauge
 
-from pls import bus
+from pls import bus, rebuild_http
 from pls.deadlines import WorkingCalendar, load_rules
 from pls.intake.applier import Applier
 from pls.intake.backfill import JournalClient
 from pls.intake.intake import Delivery, SourceState
 from pls.intake.reconcile import Reconciler, Reconciliation
 from pls.intake.streams import StreamConsumers, acknowledge
-from pls.rebuild import Rebuilder, Store, behind, carry_over, promote_in_place
+from pls.rebuild import Store, promote, promote_in_place
 from pls.settings import CommonSettings
 from pls.sqlstore import Database, SwappableDatabase
 from pls.tasks import cancel_and_wait
@@ -138,39 +138,20 @@ class HubRuntime:
         Between two batches: the rebuilt one is brought level with the live one from the
         journals, takes over the live one's dead letters and stream positions, and replaces it
         under the same name; then the applier resumes from its positions."""
-        fresh = self.store.beside()
-        if not await asyncio.to_thread(fresh.exists):
-            raise RebuildMissing(f"no rebuilt read model at {fresh.describe()}")
         database = self.readmodel.db
         assert isinstance(database, SwappableDatabase)
-
-        async def swap() -> dict[str, Any]:
-            fresh_db = await asyncio.to_thread(fresh.open)
-            try:
-                rebuilder = Rebuilder(
-                    projection_over(fresh_db, self.settings),
-                    self.settings.provinces,
-                    journal=self.journal,
-                )
-                targets = {o: s.sequence for o, s in self.applier.intake.sources.items()}
-                await rebuilder.catch_up(targets)
-                short = await asyncio.to_thread(behind, database.inner, fresh_db)
-                if short:
-                    raise RebuildBehind(short)
-                await asyncio.to_thread(carry_over, database.inner, fresh_db)
-            finally:
-                await asyncio.to_thread(fresh_db.close)
-            await asyncio.to_thread(
-                promote_in_place, database, self.store, fresh, keep_previous=keep_previous
-            )
-            await self.applier.reload()
-            log.warning("rebuilt read model swapped in", store=self.store.describe())
-            return {
-                "store": self.store.describe(),
-                "sequences": {o: s.sequence for o, s in self.applier.intake.sources.items()},
-            }
-
-        return await self.applier.exclusively(swap)
+        fresh = self.store.beside()
+        sequences = await promote(
+            self.applier,
+            database,
+            fresh,
+            lambda db: projection_over(db, self.settings),
+            lambda: promote_in_place(database, self.store, fresh, keep_previous=keep_previous),
+            origins=self.settings.provinces,
+            journal=self.journal,
+        )
+        log.warning("rebuilt read model swapped in", store=self.store.describe())
+        return {"store": self.store.describe(), "sequences": sequences}
 
     def bus_down_for(self) -> float:
         if self.disconnected_since is None:
@@ -299,21 +280,6 @@ class HubRuntime:
         return "complete", f"verified through sequence {state.checkpoint_sequence}"
 
 
-class RebuildMissing(LookupError):
-    """There is no rebuilt read model to swap in."""
-
-
-class RebuildBehind(RuntimeError):
-    """The rebuilt read model has applied less than the live one and could not catch up."""
-
-    def __init__(self, short: dict[str, tuple[int, int]]) -> None:
-        self.short = short
-        super().__init__(
-            "the rebuilt read model is behind the live one for "
-            + ", ".join(f"{o} ({mine} < {live})" for o, (mine, live) in sorted(short.items()))
-        )
-
-
 def hub_store(settings: HubSettings, common: CommonSettings) -> Store:
     """Where the national read model lives."""
     return Store(settings.database_url(common.var_dir), settings.schema_name)
@@ -393,6 +359,7 @@ def create_app(runtime: HubRuntime) -> FastAPI:
     api.include_router(national.router)
     api.include_router(supervision.router)
     api.include_router(operations.router)
+    api.include_router(rebuild_http.router)
     api.include_router(subscriptions.router)
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)

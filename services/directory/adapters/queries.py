@@ -102,6 +102,11 @@ class DirectoryQueries:
         self._schedules: dict[int, list[hours.Period]] = {}
         self._lock = threading.Lock()
 
+    def forget_cached(self) -> None:
+        """After the read model was replaced: its schedule ids may mean other hours."""
+        with self._lock:
+            self._schedules = {}
+
     # -- opening hours -------------------------------------------------------------------------
 
     def open_schedules(self, cursor: Cursor, at: datetime) -> list[int]:

@@ -1,11 +1,10 @@
-"""Operating the hub: re-applying a province from its journal, swapping in a rebuilt read model.
+"""Operating the hub: re-applying a province from its journal (a rebuilt read model is swapped in
+through `pls.rebuild_http`).
 
 These change what the national view is computed from: they need the `federation_operator` role.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
@@ -13,7 +12,7 @@ from pydantic import BaseModel, Field
 from contracts.subjects import ORIGINS
 from pls.trust.http import requires
 from pls.trust.tokens import Role
-from pls.web import InvalidInput, Problem, problem
+from pls.web import InvalidInput, Problem
 from services.ministry_hub.entrypoints.api.deps import Runtime
 
 router = APIRouter(
@@ -29,23 +28,6 @@ class ResyncRead(BaseModel):
     started: bool = Field(description="False when a resync cannot be done (no journal URL).")
 
 
-class PromoteCreate(BaseModel):
-    keep_previous: bool = Field(
-        default=False, description="Keep the replaced read model beside the new one."
-    )
-
-
-class PromoteRead(BaseModel):
-    store: str
-    sequences: dict[str, int]
-
-
-class ReadModelRead(BaseModel):
-    store: str
-    rebuilt_ready: bool = Field(description="A rebuilt read model waits beside the live one.")
-    rebuilt_store: str
-
-
 @router.post(
     "/sources/{province}/resync",
     response_model=ResyncRead,
@@ -59,32 +41,3 @@ async def resync(province: str, runtime: Runtime) -> ResyncRead:
     if started:
         runtime.applier.fetch_from_journal(province, 0, None)
     return ResyncRead(province=province, started=started)
-
-
-@router.get("/read-model", response_model=ReadModelRead)
-async def read_model(runtime: Runtime) -> ReadModelRead:
-    """Where the national read model lives, and whether a rebuilt one waits to be swapped in."""
-    fresh = runtime.store.beside()
-    return ReadModelRead(
-        store=runtime.store.describe(),
-        rebuilt_ready=await asyncio.to_thread(fresh.exists),
-        rebuilt_store=fresh.describe(),
-    )
-
-
-@router.post(
-    "/read-model/promote",
-    response_model=PromoteRead,
-    responses={404: {"description": "Nothing rebuilt"}, 409: {"description": "Rebuilt is behind"}},
-)
-async def promote(body: PromoteCreate, runtime: Runtime) -> PromoteRead | object:
-    """Swap in the read model rebuilt by `pls hub rebuild`, while the live one keeps serving."""
-    from services.ministry_hub.bootstrap import RebuildBehind, RebuildMissing
-
-    try:
-        result = await runtime.promote_rebuild(keep_previous=body.keep_previous)
-    except RebuildMissing as error:
-        return problem(404, str(error), "NothingRebuilt")
-    except RebuildBehind as error:
-        return problem(409, str(error), "RebuildBehind")
-    return PromoteRead(**result)
