@@ -42,16 +42,23 @@ class SigningKey:
 
     @property
     def public_key(self) -> str:
-        return str(nkeys.from_seed(bytearray(self.seed)).public_key.decode())
+        return _key_pair(self.seed)[1]
 
     def sign(self, data: bytes) -> bytes:
-        return bytes(nkeys.from_seed(bytearray(self.seed)).sign(data))
+        return bytes(_key_pair(self.seed)[0].sign(data))
 
     def write(self, path: Path) -> None:
         """Write the seed readable by its owner only."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(self.seed + b"\n")
         path.chmod(0o600)
+
+
+@lru_cache(maxsize=64)
+def _key_pair(seed: bytes) -> tuple[nkeys.KeyPair, str]:
+    """The key pair of a seed and its public key, derived once: a publisher signs every event."""
+    pair = nkeys.from_seed(bytearray(seed))
+    return pair, str(pair.public_key.decode())
 
 
 def _raw_public_key(public_key: str) -> bytes:
