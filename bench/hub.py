@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,19 +40,19 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Bed, Figure, bed, peak_rss_mb, report  # noqa: E402
-from contracts.envelope import ZERO_HASH, build_event, canonical_bytes, chain_hash  # noqa: E402
-from contracts.events import case as ce  # noqa: E402
-from contracts.events.base import EventData  # noqa: E402
-from contracts.events.checkpoint import CheckpointPublished  # noqa: E402
-from contracts.registry import REGISTRY  # noqa: E402
-from contracts.subjects import stream_name  # noqa: E402
-from pls import divisions  # noqa: E402
-from pls.bus import ensure_stream  # noqa: E402
-from pls.trust.keys import SigningKey  # noqa: E402
-from pls.trust.local import HUB, OPERATOR, province_member  # noqa: E402
-from pls.trust.natsconfig import inbox_prefix  # noqa: E402
-from pls.trust.signing import sign_event  # noqa: E402
+from bench.common import Bed, Figure, bed, peak_rss_mb, report
+from contracts.envelope import CHAIN_HASH, ZERO_HASH, build_event, canonical_bytes, chain_hash
+from contracts.events import case as ce
+from contracts.events.base import EventData
+from contracts.events.checkpoint import CheckpointPublished
+from contracts.registry import REGISTRY
+from contracts.subjects import stream_name
+from pls import divisions
+from pls.bus import ensure_stream
+from pls.trust.keys import SigningKey
+from pls.trust.local import HUB, OPERATOR, province_member
+from pls.trust.natsconfig import inbox_prefix
+from pls.trust.signing import sign_event
 
 PROVINCES = ["440000", "330000", "510000", "370000"]
 POSTGRES_URL = os.environ.get("PLS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -92,6 +93,7 @@ class ProvinceJournal:
             event_id=event_id,
             sequence=self.sequence,
             time=moment,
+            extensions={CHAIN_HASH: self.running_hash},
         )
         body = canonical_bytes(sign_event(event, self.signer))
         self.running_hash = chain_hash(self.running_hash, body)
@@ -125,9 +127,7 @@ class ProvinceJournal:
             case_id,
         )
         if rng.random() < 0.1:
-            yield from self._one(
-                ce.CaseRejected(case_id=case_id, reason="outside_scope"), case_id
-            )
+            yield from self._one(ce.CaseRejected(case_id=case_id, reason="outside_scope"), case_id)
             return
         yield from self._one(ce.CaseAccepted(case_id=case_id), case_id)
         yield from self._one(
@@ -257,7 +257,7 @@ def hub_settings(test_bed: Bed, database: str, schema: str, durable: str) -> Any
         schema_name=schema,
         provinces=PROVINCES,
         # No province node listens: nothing is missing from the streams, so nothing is fetched.
-        node_urls={p: "http://127.0.0.1:9" for p in PROVINCES},
+        node_urls=dict.fromkeys(PROVINCES, "http://127.0.0.1:9"),
         durable=durable,
         reconcile_interval=3600,
         node_token=test_bed.trust.service_token(HUB),
@@ -284,9 +284,7 @@ async def hub_intake(
     started = time.perf_counter()
     await runtime.start()
     deadline = time.monotonic() + 3600
-    while any(
-        (sources[o].sequence if o in sources else 0) < head for o, head in heads.items()
-    ):
+    while any((sources[o].sequence if o in sources else 0) < head for o, head in heads.items()):
         if time.monotonic() > deadline:
             raise RuntimeError("the hub did not apply everything in an hour")
         await asyncio.sleep(0.01)
@@ -322,8 +320,29 @@ def postgres_problem(url: str) -> str | None:
 # -- rebuild, in processes of their own ----------------------------------------------------------
 
 
-def child(kind: str, test_bed: Bed, counts: dict[str, int], workdir: Path) -> dict[str, Any]:
+@contextmanager
+def profiled(directory: str | None, name: str) -> Iterator[None]:
+    """With `--profile DIR`: a pyinstrument profile of the block, as text, in DIR/<name>.txt."""
+    if not directory:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(async_mode="disabled")
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / f"{name}.txt").write_text(profiler.output_text(show_all=False))
+
+
+def child(
+    kind: str, test_bed: Bed, counts: dict[str, int], workdir: Path, profile: str | None
+) -> dict[str, Any]:
     spec = {
+        "profile": profile,
         "kind": kind,
         "url": test_bed.nats.url,
         "seed": str(test_bed.trust.creds(HUB)),
@@ -353,7 +372,9 @@ async def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     store = Store(spec["database"], "hub")
     store.drop()
     database = store.open()
-    client = await nats.connect(spec["url"], nkeys_seed=spec["seed"], inbox_prefix=inbox_prefix(HUB))
+    client = await nats.connect(
+        spec["url"], nkeys_seed=spec["seed"], inbox_prefix=inbox_prefix(HUB)
+    )
     rebuilder = Rebuilder(
         projection_over(database, HubSettings(provinces=list(counts))),
         list(counts),
@@ -411,9 +432,10 @@ async def main(args: argparse.Namespace) -> list[Figure]:
         try:
             for label, database, schema_name in backends:
                 (workdir / "hub").mkdir(exist_ok=True)
-                seconds, summary = await hub_intake(
-                    test_bed, database, schema_name, heads, f"bench-{label.lower()}"
-                )
+                with profiled(args.profile, f"hub-{label.lower()}"):
+                    seconds, summary = await hub_intake(
+                        test_bed, database, schema_name, heads, f"bench-{label.lower()}"
+                    )
                 if summary["dead_letters"]:
                     raise RuntimeError(f"the hub refused events: {summary}")
                 figures.append(
@@ -435,8 +457,8 @@ async def main(args: argparse.Namespace) -> list[Figure]:
             print(f"publishing up to {args.rebuild_events:,} events for the rebuild ...")
             heads = await publish(test_bed, journals, args.rebuild_events - total)
         rebuild_total = sum(heads.values())
-        raw = child("raw", test_bed, heads, workdir)
-        rebuilt = child("rebuild", test_bed, heads, workdir)
+        raw = child("raw", test_bed, heads, workdir, args.profile)
+        rebuilt = child("rebuild", test_bed, heads, workdir, args.profile)
         if rebuilt["events"] != rebuild_total or rebuilt["dead_letters"]:
             raise RuntimeError(f"the rebuild did not apply every event: {rebuilt}")
         figures.append(
@@ -464,7 +486,9 @@ async def main(args: argparse.Namespace) -> list[Figure]:
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        print(json.dumps(asyncio.run(run_child(json.loads(sys.argv[2])))))
+        spec = json.loads(sys.argv[2])
+        with profiled(spec.get("profile"), spec["kind"]):
+            print(json.dumps(asyncio.run(run_child(spec))))
         sys.exit(0)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -475,6 +499,7 @@ if __name__ == "__main__":
     parser.add_argument("--checkpoint-every", type=int, default=5000)
     parser.add_argument("--postgres", default=POSTGRES_URL, help="'' to skip PostgreSQL")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    parser.add_argument("--profile", help="write pyinstrument profiles of each part to this folder")
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()
     if arguments.events is None:
