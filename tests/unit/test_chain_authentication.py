@@ -150,9 +150,7 @@ def test_a_forged_event_in_the_middle_of_a_batch_is_refused_with_its_reason(
     assert taken.sources[GD].running_hash == chain_hash_of(genuine)
 
 
-def test_a_forged_copy_beside_the_real_event_is_refused_and_nothing_is_lost(
-    registry, key
-) -> None:
+def test_a_forged_copy_beside_the_real_event_is_refused_and_nothing_is_lost(registry, key) -> None:
     genuine = journal(key, 8)
     value = orjson.loads(genuine[3])
     value["data"]["service_type"] = "mediation"
