@@ -420,7 +420,7 @@ async def main(args: argparse.Namespace) -> list[Figure]:
             test_bed.nats.url, str(test_bed.trust.creds(HUB)), HUB, heads, 500
         )
         raw_rate = total / raw_seconds
-        print(f"raw pull-fetch: {total:,} messages in {raw_seconds:.2f} s")
+        print(f"raw pull-fetch: {total:,} messages in {raw_seconds:.2f} s", flush=True)
 
         backends = [("SQLite", str(workdir / "hub" / "national.db"), "hub")]
         problem = postgres_problem(args.postgres) if args.postgres else "not asked for"
@@ -436,6 +436,7 @@ async def main(args: argparse.Namespace) -> list[Figure]:
                     seconds, summary = await hub_intake(
                         test_bed, database, schema_name, heads, f"bench-{label.lower()}"
                     )
+                print(f"hub intake on {label}: {total:,} events in {seconds:.1f} s", flush=True)
                 if summary["dead_letters"]:
                     raise RuntimeError(f"the hub refused events: {summary}")
                 figures.append(
@@ -458,7 +459,9 @@ async def main(args: argparse.Namespace) -> list[Figure]:
             heads = await publish(test_bed, journals, args.rebuild_events - total)
         rebuild_total = sum(heads.values())
         raw = child("raw", test_bed, heads, workdir, args.profile)
+        print(f"raw pull-fetch, own process: {rebuild_total:,} in {raw['seconds']:.1f} s")
         rebuilt = child("rebuild", test_bed, heads, workdir, args.profile)
+        print(f"rebuild: {rebuild_total:,} in {rebuilt['seconds']:.1f} s", flush=True)
         if rebuilt["events"] != rebuild_total or rebuilt["dead_letters"]:
             raise RuntimeError(f"the rebuild did not apply every event: {rebuilt}")
         figures.append(

@@ -256,13 +256,18 @@ class Applier:
 
     async def _written(self) -> None:
         """Settle the batch being written: acknowledge it, or start again from what is stored."""
-        writing, self._writing = self._writing, None
+        writing = self._writing
         if writing is None:
             return
         task, batch, retry = writing
         try:
-            seconds = await task
+            # Shielded: if the applier is stopped meanwhile, the write goes on and is settled by
+            # the drain that follows.
+            seconds = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            raise
         except Exception as error:
+            self._writing = None
             self.last_error = repr(error)
             log.exception("writing a batch failed; resuming from the stored positions")
             # What was offered after it is dropped too: none of it is acknowledged, so the
@@ -271,6 +276,7 @@ class Applier:
             if retry:
                 await asyncio.sleep(1.0)
             return
+        self._writing = None
         self.last_error = None
         BATCH_SECONDS.observe(seconds)
         self.intake.committed(batch)
