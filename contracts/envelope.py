@@ -30,6 +30,8 @@ CONTENT_TYPE: Final = "application/cloudevents+json"
 DATA_CONTENT_TYPE: Final = "application/json"
 SEQUENCE_DIGITS: Final = 20
 ZERO_HASH: Final = "0" * 64
+# Extension attribute: the source's running hash through the event before this one (signed).
+CHAIN_HASH: Final = "chainhash"
 
 _TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")

@@ -34,7 +34,7 @@ from nats.js.errors import NotFoundError
 from contracts.subjects import stream_name
 from pls.intake.applier import Applier, Projection
 from pls.intake.backfill import JournalClient
-from pls.intake.intake import Delivery, Intake, SourceState
+from pls.intake.intake import Batch, Delivery, Intake, Prepared, SourceState
 from pls.intake.tracking import DEAD_LETTER_FIELDS, SOURCE_FIELDS, load_sources, upsert
 from pls.sqlstore import Database, SwappableDatabase, open_database
 from pls.trust.registry import FederationRegistry
@@ -276,6 +276,7 @@ class Rebuilder:
         self.heads: dict[str, int] = {}
         self.verified: dict[str, bool] = {}
         self.read_from: dict[str, dict[str, int]] = {}
+        self._writing: asyncio.Task[None] | None = None
 
     @property
     def total(self) -> int:
@@ -357,14 +358,19 @@ class Rebuilder:
                     messages = await subscription.fetch(self.page_size, timeout=2.0)
                 except TimeoutError:
                     break
+                deliveries = []
                 for message in messages:
                     position = message.metadata.sequence.stream
                     if position > last:
                         break
-                    await self._offer(
+                    deliveries.append(
                         Delivery(origin, message.subject, message.data, stream_sequence=position)
                     )
-                    self.read_from[origin]["stream"] += 1
+                for delivery, prepared in zip(
+                    deliveries, self.intake.prepare_batch(deliveries), strict=True
+                ):
+                    await self._offer(delivery, prepared)
+                self.read_from[origin]["stream"] += len(deliveries)
                 await self._commit_if_full(origin, "stream")
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
@@ -372,8 +378,8 @@ class Rebuilder:
             with contextlib.suppress(Exception):
                 await self.js.delete_consumer(stream, durable)
 
-    async def _offer(self, delivery: Delivery) -> None:
-        self.intake.offer(delivery)
+    async def _offer(self, delivery: Delivery, prepared: Prepared | None = None) -> None:
+        self.intake.offer(delivery, prepared)
         for gap in self.intake.gaps():
             if gap.origin != delivery.origin or self.journal is None:
                 continue
@@ -398,8 +404,10 @@ class Rebuilder:
             limit = self.page_size if through is None else min(self.page_size, through - after)
             page = await self.journal.page(origin, after, limit)
             head = page.head
-            for delivery in page.deliveries:
-                self.intake.offer(delivery)
+            for delivery, prepared in zip(
+                page.deliveries, self.intake.prepare_batch(page.deliveries), strict=True
+            ):
+                self.intake.offer(delivery, prepared)
             counts = self.read_from.setdefault(origin, {"stream": 0, "journal": 0})
             counts["journal"] += len(page.deliveries)
             await self._commit_if_full(origin, "journal")
@@ -408,14 +416,31 @@ class Rebuilder:
         return head
 
     async def _commit_if_full(self, origin: str, source: str) -> None:
+        """Write a full batch; the next page is read and offered while it is written."""
         if self.intake.pending() >= self.batch_size:
-            await self._commit(origin, source)
+            await self._commit(origin, source, wait=False)
 
-    async def _commit(self, origin: str, source: str) -> None:
+    async def _commit(self, origin: str, source: str, *, wait: bool = True) -> None:
+        """Write what is ready after the batch still being written (if any); with `wait`, only
+        return once everything is written."""
+        await self._written()
         batch = self.intake.take()
         if batch:
-            await asyncio.to_thread(self.projection.commit, batch)
-            self.intake.committed(batch)
+            self._writing = asyncio.create_task(self._write(batch))
+            if wait:
+                await self._written()
+        self._progress(origin, source)
+
+    async def _write(self, batch: Batch) -> None:
+        await asyncio.to_thread(self.projection.commit, batch)
+        self.intake.committed(batch)
+
+    async def _written(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+
+    def _progress(self, origin: str, source: str) -> None:
         if self.on_progress is not None:
             self.on_progress(Progress(origin, self.done(), self.total, source))
 

@@ -26,6 +26,7 @@ from pls.intake.intake import Batch, Delivery, Intake, Prepared, SourceState
 from pls.tasks import cancel_and_wait
 from pls.telemetry import exporting, record_span
 from pls.trust.registry import FederationRegistry
+from pls.trust.signing import signature_problem
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -112,6 +113,7 @@ class Applier:
         self._controls: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._control_added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._writing: tuple[asyncio.Task[float], Batch, bool] | None = None
         self._idle = asyncio.Event()
         self._stopping = False
 
@@ -161,29 +163,37 @@ class Applier:
 
     async def run(self) -> None:
         while not self._stopping:
+            if self._controls or self.queue.empty():
+                await self._written()  # nothing to overlap it with: settle it now
             await self._run_controls()
             deliveries = await self._collect()
+            if not deliveries:
+                await self._written()
+                self._idle.set()
             for delivery, prepared in zip(deliveries, await self._prepare(deliveries), strict=True):
                 self.intake.offer(delivery, prepared)
             self._take_verdicts()
-            await self.flush()
+            # The next batch is collected, authenticated and offered while this one is written.
+            await self.flush(wait=False)
             self._watch_gaps()
             QUEUE.set(self.queue.qsize())
+        await self._written()
 
     async def _prepare(self, deliveries: list[Delivery]) -> list[Prepared]:
-        """Decode and verify a batch in worker threads: signatures are checked in parallel."""
+        """Decode and authenticate a batch: signatures that must be checked one by one are
+        checked in parallel worker threads (see `Intake.prepare_batch`)."""
         if len(deliveries) < 64:
-            return [self.intake.prepare(d) for d in deliveries]
-        loop = asyncio.get_running_loop()
-        size = -(-len(deliveries) // self.verifiers)
-        chunks = [deliveries[i : i + size] for i in range(0, len(deliveries), size)]
-        parts = await asyncio.gather(
-            *(
-                loop.run_in_executor(self._verifying, _prepare_all, self.intake, chunk)
-                for chunk in chunks
-            )
-        )
-        return [prepared for part in parts for prepared in part]
+            return self.intake.prepare_batch(deliveries)
+        return await asyncio.to_thread(self.intake.prepare_batch, deliveries, self._verify)
+
+    def _verify(self, items: list[tuple[dict[str, Any], str]]) -> list[str | None]:
+        assert self.registry is not None
+        if len(items) < 64:
+            return [signature_problem(value, origin, self.registry) for value, origin in items]
+        size = -(-len(items) // self.verifiers)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        parts = self._verifying.map(_problems, [self.registry] * len(chunks), chunks)
+        return [problem for part in parts for problem in part]
 
     async def _collect(self) -> list[Delivery]:
         first: Delivery | None
@@ -192,7 +202,6 @@ class Applier:
         except asyncio.QueueEmpty:
             first = await self._wait_for_delivery()
         if first is None:
-            self._idle.set()
             return []
         self._idle.clear()
         deliveries = [first]
@@ -228,22 +237,48 @@ class Applier:
             return getting.result()
         return None
 
-    async def flush(self, *, retry: bool = True) -> None:
+    async def flush(self, *, retry: bool = True, wait: bool = True) -> None:
+        """Write what is ready, once the batch still being written (if any) is written; with
+        `wait`, return only once this one is written and acknowledged too."""
+        await self._written()
         batch = self.intake.take()
         if not batch:
             return
+        task = asyncio.create_task(self._write(batch), name=f"{self.name}-write")
+        self._writing = (task, batch, retry)
+        if wait:
+            await self._written()
+
+    async def _write(self, batch: Batch) -> float:
         started = time.perf_counter()
+        await asyncio.to_thread(self._commit, batch)
+        return time.perf_counter() - started
+
+    async def _written(self) -> None:
+        """Settle the batch being written: acknowledge it, or start again from what is stored."""
+        writing = self._writing
+        if writing is None:
+            return
+        task, batch, retry = writing
         try:
-            await asyncio.to_thread(self._commit, batch)
+            # Shielded: if the applier is stopped meanwhile, the write goes on and is settled by
+            # the drain that follows.
+            seconds = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            raise
         except Exception as error:
+            self._writing = None
             self.last_error = repr(error)
             log.exception("writing a batch failed; resuming from the stored positions")
+            # What was offered after it is dropped too: none of it is acknowledged, so the
+            # stream delivers it again.
             self.intake.rolled_back(await asyncio.to_thread(self.projection.sources))
             if retry:
                 await asyncio.sleep(1.0)
             return
+        self._writing = None
         self.last_error = None
-        BATCH_SECONDS.observe(time.perf_counter() - started)
+        BATCH_SECONDS.observe(seconds)
         self.intake.committed(batch)
         await self.acknowledge(batch.handles)
         for event in batch.events:
@@ -434,5 +469,7 @@ class Applier:
         return False
 
 
-def _prepare_all(intake: Intake, deliveries: list[Delivery]) -> list[Prepared]:
-    return [intake.prepare(delivery) for delivery in deliveries]
+def _problems(
+    registry: FederationRegistry, items: list[tuple[dict[str, Any], str]]
+) -> list[str | None]:
+    return [signature_problem(value, origin, registry) for value, origin in items]

@@ -20,12 +20,13 @@ Checkpoint events are verified against the hash chain as they are reached.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from contracts.envelope import (
+    CHAIN_HASH,
     CloudEvent,
     EnvelopeError,
     canonical_bytes,
@@ -38,9 +39,11 @@ from contracts.events.checkpoint import CheckpointPublished
 from contracts.registry import REGISTRY, PayloadInvalid, UnknownEventType
 from contracts.subjects import origin_of_source, parse_subject
 from pls.trust.registry import FederationRegistry
-from pls.trust.signing import signature_problem
+from pls.trust.signing import SIGNATURE, SIGNING_KEY, signature_problem
 
 ZERO_HASH = "0" * 64
+# Checks the signatures of (event, origin) pairs: the reason each cannot be accepted, or None.
+Verify = Callable[[list[tuple[dict[str, Any], str]]], list[str | None]]
 CHECKPOINT_TYPE_PREFIX = "cn.gov.moj.pls.checkpoint."
 
 
@@ -81,6 +84,16 @@ class Prepared:
 
     value: dict[str, Any] | None
     problem: str | None
+
+
+def _signed(prepared: Prepared, delivery: Delivery) -> tuple[dict[str, Any], str]:
+    assert prepared.value is not None
+    return prepared.value, delivery.origin
+
+
+def _claims_key(prepared: Prepared, keys: Collection[str]) -> bool:
+    value = prepared.value or {}
+    return value.get(SIGNING_KEY) in keys and isinstance(value.get(SIGNATURE), str)
 
 
 @dataclass(slots=True)
@@ -173,6 +186,92 @@ class Intake:
         if self.registry is None:
             return Prepared(value, None)
         return Prepared(value, signature_problem(value, delivery.origin, self.registry))
+
+    def prepare_batch(
+        self, deliveries: Sequence[Delivery], verify: Verify | None = None
+    ) -> list[Prepared]:
+        """`prepare` for a batch in delivery order, checking far fewer signatures.
+
+        Where a source's deliveries continue its applied sequence, their bodies are chained on
+        from the applied running hash. When one of them claims, under its own signature, exactly
+        the running hash through the event before it (`chainhash`), that one verified signature
+        vouches for every event of the run before it: they are the very bytes the source
+        published. Anything else (an event out of that order, a chain that does not lead to the
+        signed claim because an event was forged or altered, an event without `chainhash`) has
+        its own signature checked, so a bad one is refused with its own reason. `verify` checks
+        many signatures at once (in worker threads, say); by default one after the other."""
+        check = verify or self._verify_each
+        prepared: list[Prepared] = []
+        for delivery in deliveries:
+            try:
+                prepared.append(Prepared(load_json(delivery.body), None))
+            except EnvelopeError as error:
+                prepared.append(Prepared(None, str(error)))
+        if self.registry is None:
+            return prepared
+        runs = self._chained_runs(deliveries, prepared)
+        covered = {i for _, cover in runs for i in cover}
+        todo = [i for i, p in enumerate(prepared) if p.value is not None and i not in covered]
+        problems = dict(
+            zip(todo, check([_signed(prepared[i], deliveries[i]) for i in todo]), strict=True)
+        )
+        broken = [i for anchor, cover in runs if problems[anchor] is not None for i in cover]
+        if broken:
+            problems.update(
+                zip(
+                    broken,
+                    check([_signed(prepared[i], deliveries[i]) for i in broken]),
+                    strict=True,
+                )
+            )
+        return [
+            p if p.value is None else Prepared(p.value, problems.get(i))
+            for i, p in enumerate(prepared)
+        ]
+
+    def _chained_runs(
+        self, deliveries: Sequence[Delivery], prepared: list[Prepared]
+    ) -> list[tuple[int, list[int]]]:
+        """Per source: (the event whose signed `chainhash` closes the run, the events it vouches
+        for), where the run continues the source's applied sequence and running hash."""
+        assert self.registry is not None
+        by_origin: dict[str, list[int]] = {}
+        for i, (delivery, item) in enumerate(zip(deliveries, prepared, strict=True)):
+            if item.value is not None:
+                by_origin.setdefault(delivery.origin, []).append(i)
+        runs = []
+        for origin, indices in by_origin.items():
+            state = self._state(origin)
+            expected, running = state.sequence + 1, state.running_hash
+            keys = self.registry.signing_keys_for(origin)
+            run: list[tuple[int, str]] = []  # (index, running hash through the event before it)
+            for i in indices:
+                value = prepared[i].value
+                assert value is not None
+                sequence = value.get("sequence")
+                number = int(sequence) if isinstance(sequence, str) and sequence.isdigit() else 0
+                if number < expected:
+                    continue  # already applied (a redelivery): checked on its own
+                if number > expected:
+                    break
+                run.append((i, running))
+                running = chain_hash(running, deliveries[i].body)
+                expected += 1
+            for at in range(len(run) - 1, 0, -1):
+                anchor, before = run[at]
+                value = prepared[anchor].value
+                assert value is not None
+                if value.get(CHAIN_HASH) == before:
+                    # Each still names a key of its origin and is signed; else it is checked
+                    # on its own, to be refused with that reason.
+                    cover = [i for i, _ in run[:at] if _claims_key(prepared[i], keys)]
+                    runs.append((anchor, cover))
+                    break
+        return runs
+
+    def _verify_each(self, items: list[tuple[dict[str, Any], str]]) -> list[str | None]:
+        assert self.registry is not None
+        return [signature_problem(value, origin, self.registry) for value, origin in items]
 
     def offer(self, delivery: Delivery, prepared: Prepared | None = None) -> None:
         try:

@@ -20,7 +20,7 @@ from uuid import UUID
 
 import structlog
 
-from contracts.envelope import build_event, canonical_bytes, chain_hash
+from contracts.envelope import CHAIN_HASH, build_event, canonical_bytes, chain_hash
 from contracts.events.base import EventData
 from contracts.events.checkpoint import CheckpointPublished
 from contracts.registry import REGISTRY
@@ -208,6 +208,9 @@ class JournalWriter:
             sequence=journal.sequence,
             time=moment,
             traceparent=traceparent,
+            # The running hash through the previous event, under this event's signature: one
+            # verified signature then vouches for every event before it (see docs/security.md).
+            extensions={CHAIN_HASH: journal.running_hash},
         )
         body = canonical_bytes(sign_event(event, self.signer))
         journal.running_hash = chain_hash(journal.running_hash, body)

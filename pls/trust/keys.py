@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import nacl.exceptions
@@ -40,23 +40,25 @@ class SigningKey:
             raise KeyError_(f"{path}: not an nkey seed ({error})") from None
         return cls(seed)
 
-    @cached_property
-    def _pair(self) -> nkeys.KeyPair:
-        # Deriving the pair from the seed costs more than a signature: once per key, not per event.
-        return nkeys.from_seed(bytearray(self.seed))
-
-    @cached_property
+    @property
     def public_key(self) -> str:
-        return str(self._pair.public_key.decode())
+        return _key_pair(self.seed)[1]
 
     def sign(self, data: bytes) -> bytes:
-        return bytes(self._pair.sign(data))
+        return bytes(_key_pair(self.seed)[0].sign(data))
 
     def write(self, path: Path) -> None:
         """Write the seed readable by its owner only."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(self.seed + b"\n")
         path.chmod(0o600)
+
+
+@lru_cache(maxsize=64)
+def _key_pair(seed: bytes) -> tuple[nkeys.KeyPair, str]:
+    """The key pair of a seed and its public key, derived once: a publisher signs every event."""
+    pair = nkeys.from_seed(bytearray(seed))
+    return pair, str(pair.public_key.decode())
 
 
 def _raw_public_key(public_key: str) -> bytes:
