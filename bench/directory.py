@@ -2,7 +2,7 @@
 queries over HTTP at national scale, each beside a naive full-scan baseline on the same data.
 
     python bench/directory.py                      # one million organizations (make bench)
-    python bench/directory.py --organizations 50000 # quick (make bench-quick)
+    python bench/directory.py --quick               # 10,000 organizations (make bench-quick)
 
 Loading runs the directory's own intake and projection over contract CloudEvents (the generator's
 time is not counted); the hub's loading rate is measured the same way on case events. Queries go
@@ -268,7 +268,13 @@ def main() -> None:
         action="store_true",
         help="query the directory already loaded in --workdir instead of loading it again",
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="10,000 organizations, fewer questions (make bench-quick)"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.organizations, args.questions, args.baseline_questions = 10_000, 100, 10
+        args.hub_events = 20_000
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pls-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -292,7 +298,6 @@ def main() -> None:
     size = sum(f.stat().st_size for f in workdir.glob("directory.db*"))
     results["directory_db_bytes"] = size
     print(f"directory database: {size / 2**20:,.0f} MiB")
-    print(json.dumps(results, ensure_ascii=False, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
     if not args.keep and args.workdir is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import nacl.exceptions
@@ -40,12 +40,17 @@ class SigningKey:
             raise KeyError_(f"{path}: not an nkey seed ({error})") from None
         return cls(seed)
 
-    @property
+    @cached_property
+    def _pair(self) -> nkeys.KeyPair:
+        # Deriving the pair from the seed costs more than a signature: once per key, not per event.
+        return nkeys.from_seed(bytearray(self.seed))
+
+    @cached_property
     def public_key(self) -> str:
-        return str(nkeys.from_seed(bytearray(self.seed)).public_key.decode())
+        return str(self._pair.public_key.decode())
 
     def sign(self, data: bytes) -> bytes:
-        return bytes(nkeys.from_seed(bytearray(self.seed)).sign(data))
+        return bytes(self._pair.sign(data))
 
     def write(self, path: Path) -> None:
         """Write the seed readable by its owner only."""

@@ -55,6 +55,11 @@ def _grant_for(grant: str, origin: str) -> str | None:
     return None
 
 
+def granted_subjects(member: Member, origin: str) -> list[str]:
+    """The subjects of `origin` a subscriber's grants cover (none: it may not read that stream)."""
+    return [g for g in (_grant_for(grant, origin) for grant in member.grants) if g]
+
+
 def permissions(member: Member) -> dict[str, Any]:
     inbox = f"{inbox_prefix(member.id)}.>"
     if member.kind is MemberKind.OPERATOR:
@@ -77,7 +82,7 @@ def permissions(member: Member) -> dict[str, Any]:
         subscribe.append("pls.>")
     else:
         for origin in ORIGINS:
-            narrowed = [g for g in (_grant_for(grant, origin) for grant in member.grants) if g]
+            narrowed = granted_subjects(member, origin)
             if not narrowed:
                 continue
             stream = stream_name(origin)

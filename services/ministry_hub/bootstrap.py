@@ -35,7 +35,7 @@ from pls.web import install_common, ops_router
 from services.ministry_hub.adapters.queries import NationalQueries, name_of
 from services.ministry_hub.adapters.readmodel import NationalReadModel
 from services.ministry_hub.application.projection import NationalProjection
-from services.ministry_hub.entrypoints.api import national, operations, supervision
+from services.ministry_hub.entrypoints.api import national, operations, subscriptions, supervision
 from services.ministry_hub.entrypoints.models import (
     CheckpointRead,
     Freshness,
@@ -393,6 +393,7 @@ def create_app(runtime: HubRuntime) -> FastAPI:
     api.include_router(national.router)
     api.include_router(supervision.router)
     api.include_router(operations.router)
+    api.include_router(subscriptions.router)
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard() -> HTMLResponse:
