@@ -269,7 +269,9 @@ def main() -> None:
         help="query the directory already loaded in --workdir instead of loading it again",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="10,000 organizations, fewer questions (make bench-quick)"
+        "--quick",
+        action="store_true",
+        help="10,000 organizations, fewer questions (make bench-quick)",
     )
     args = parser.parse_args()
     if args.quick:
