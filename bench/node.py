@@ -104,7 +104,12 @@ async def _client(
             body = _step_body(name, agency, rng)
         headers = {"Idempotency-Key": uuid.uuid4().hex} if method == "POST" else {}
         started = time.perf_counter()
-        response = await http.request(method, url, json=body, headers=headers)
+        try:
+            response = await http.request(method, url, json=body, headers=headers)
+        except httpx.HTTPError as error:
+            key = f"{name} {type(error).__name__}"
+            load.failures[key] = load.failures.get(key, 0) + 1
+            continue
         elapsed = time.perf_counter() - started
         ok = response.status_code in (200, 201)
         if started >= warm_until:
@@ -294,6 +299,17 @@ def summarise_profile(path: Path, top: int = 25) -> None:
         print(f"  {samples / total:6.1%}  {frame}")
 
 
+def commands_per_commit(url: str) -> float:
+    """Mean commands stored per event store transaction, from the node's metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    values = {}
+    for name in ("pls_node_commands_per_commit_sum", "pls_node_commands_per_commit_count"):
+        line = next((x for x in text.splitlines() if x.startswith(name + " ")), f"{name} 0")
+        values[name] = float(line.split()[1])
+    count = values["pls_node_commands_per_commit_count"]
+    return values["pls_node_commands_per_commit_sum"] / count if count else 0.0
+
+
 def main(args: argparse.Namespace) -> list[Figure]:
     with bed() as test_bed:
         asyncio.run(_create_stream(test_bed))
@@ -326,6 +342,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
             if profiler is not None:
                 profiler.wait()
             server_cpu_commands = cpu_seconds_of(pid) - cpu
+            per_commit = commands_per_commit(url)
             backlog = wait_relayed(url, token)
             cpu = cpu_seconds_of(pid)
             trivial = drive(url, token, agency, "trivial", seconds=args.trivial_seconds, **common)
@@ -369,6 +386,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
                 / max(1, len(all_commands))
                 * 1000,
                 "node peak RSS MB": rss,
+                "commands per commit": per_commit,
             },
         ),
     ]
