@@ -290,15 +290,20 @@ def histogram_quantile(q: float, before: dict[float, float], after: dict[float, 
 def start_federation(directory: Path, provinces: list[str], timeout: float) -> Federation:
     """What `pls up --provinces all --no-simulate` starts, on free ports, waiting longer: 35
     Python processes take a while to start on a small machine."""
+    ports: list[int] = []
+    while len(ports) < len(provinces) + 5:  # free_port alone may give the same port twice
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
     federation = Federation(
         var_dir=directory,
         provinces=provinces,
-        nats_port=free_port(),
-        nats_monitor_port=free_port(),
-        hub_port=free_port(),
-        complaints_port=free_port(),
-        directory_port=free_port(),
-        node_ports={p: free_port() for p in provinces},
+        nats_port=ports[0],
+        nats_monitor_port=ports[1],
+        hub_port=ports[2],
+        complaints_port=ports[3],
+        directory_port=ports[4],
+        node_ports=dict(zip(provinces, ports[5:], strict=True)),
     )
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     create_local_trust(directory / "trust")
