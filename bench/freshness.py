@@ -27,6 +27,7 @@ import multiprocessing
 import random
 import re
 import resource
+import shutil
 import tempfile
 import threading
 import time
@@ -46,6 +47,7 @@ from pls.trust.local import create_local_trust
 
 METRIC = "pls_hub_event_freshness_seconds"
 OPEN_SHARE = 0.7
+KEEPALIVE = 4.0  # below uvicorn's 5 s, so the client never reuses a connection the server closes
 
 
 def county_of(province: str) -> str:
@@ -84,7 +86,11 @@ def _offer(job: dict[str, Any]) -> Offered:
         opened: dict[str, list[str]] = {p: [] for p in provinces}
         counties = job["counties"]
         in_flight = asyncio.Semaphore(job["max_in_flight"])
-        limits = httpx.Limits(max_connections=job["max_in_flight"], max_keepalive_connections=256)
+        limits = httpx.Limits(
+            max_connections=job["max_in_flight"],
+            max_keepalive_connections=256,
+            keepalive_expiry=KEEPALIVE,
+        )
         before = resource.getrusage(resource.RUSAGE_SELF)
 
         async def one(http: httpx.AsyncClient, province: str) -> None:
@@ -386,6 +392,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
         rss["nats-server"] = peak_rss_mb(federation.nats.process.pid)
     finally:
         federation.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
     stored = [a for a in offered.answered if a.status in (200, 201)]
     achieved = len(stored) / offered.seconds
