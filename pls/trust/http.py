@@ -6,11 +6,12 @@ A service puts its `TokenVerifier` on `app.state.tokens`; routes declare what th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from pls.trust.tokens import Principal, Role, TokenRejected, TokenVerifier
 
@@ -25,7 +26,7 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def authenticated(
+async def authenticated(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -33,10 +34,14 @@ def authenticated(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("a bearer token is required")
     verifier: TokenVerifier = request.app.state.tokens
-    try:
-        principal = verifier.verify(credentials.credentials)
-    except TokenRejected as error:
-        raise _unauthorized(str(error)) from None
+    # A token seen before is answered here; a new one is checked in a worker thread (checking
+    # a signature, or fetching the issuer's keys, must not hold up other requests).
+    principal = verifier.remembered(credentials.credentials)
+    if principal is None:
+        try:
+            principal = await run_in_threadpool(verifier.verify, credentials.credentials)
+        except TokenRejected as error:
+            raise _unauthorized(str(error)) from None
     request.state.principal = principal
     return principal
 
@@ -44,11 +49,11 @@ def authenticated(
 Authenticated = Annotated[Principal, Depends(authenticated)]
 
 
-def requires(*roles: Role) -> Callable[[Principal], Principal]:
+def requires(*roles: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     """A dependency that admits callers holding any of `roles`."""
     names = {role.value for role in roles}
 
-    def check(principal: Authenticated) -> Principal:
+    async def check(principal: Authenticated) -> Principal:
         if not principal.roles & names:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -59,11 +64,13 @@ def requires(*roles: Role) -> Callable[[Principal], Principal]:
     return check
 
 
-def province_scoped(*roles: Role) -> Callable[[Request, Principal], Principal]:
+def province_scoped(
+    *roles: Role,
+) -> Callable[[Request, Principal], Coroutine[Any, Any, Principal]]:
     """Callers with `roles` whose `province` claim is this node's province (`app.state.province`)."""
     names = {role.value for role in roles}
 
-    def check(request: Request, principal: Authenticated) -> Principal:
+    async def check(request: Request, principal: Authenticated) -> Principal:
         province = request.app.state.province
         held = principal.roles & names
         if not held:

@@ -34,6 +34,7 @@ from pls.trust.tokens import TokenVerifier
 from pls.web import install_common, ops_router
 from services.ministry_hub.adapters.queries import NationalQueries, name_of
 from services.ministry_hub.adapters.readmodel import NationalReadModel
+from services.ministry_hub.application.freshness import FreshnessObserved
 from services.ministry_hub.application.projection import NationalProjection
 from services.ministry_hub.entrypoints.api import national, operations, subscriptions, supervision
 from services.ministry_hub.entrypoints.models import (
@@ -303,7 +304,7 @@ def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
         {p: settings.node_url(p) for p in settings.provinces}, token=settings.journal_token()
     )
     applier = Applier(
-        projection,
+        FreshnessObserved(projection),
         queue,
         acknowledge,
         backfill=journal.page,

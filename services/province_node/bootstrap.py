@@ -177,6 +177,9 @@ def create_app(runtime: NodeRuntime) -> FastAPI:
             "agencies. Personal data stays here; published events carry codes and pseudonymous ids."
         ),
         lifespan=lifespan,
+        # The request's span comes from `install_common`; FastAPI's own would be a second and a
+        # third span around the same request (a sixth of a small command's time), adding nothing.
+        telemetry={"tracing": False},
     )
     api.state.runtime = runtime
     api.state.tokens = runtime.tokens

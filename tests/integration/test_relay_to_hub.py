@@ -192,3 +192,30 @@ async def test_node_on_postgresql_publishes_to_the_hub(
     finally:
         await hub.stop()
         await node.stop()
+
+
+async def test_hub_metrics_show_how_fresh_each_applied_event_was(
+    tmp_path: Path, nats_server, trust
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def observed() -> tuple[float, float]:
+        count = REGISTRY.get_sample_value("pls_hub_event_freshness_seconds_count") or 0.0
+        total = REGISTRY.get_sample_value("pls_hub_event_freshness_seconds_sum") or 0.0
+        return count, total
+
+    node = await Node.build(tmp_path / "node", "440000", nats_server.url, trust).start()
+    hub = await Hub.build(
+        str(tmp_path / "hub.db"), "hub", ["440000"], nats_server.url, trust, durable="hub-fresh"
+    ).start()
+    try:
+        count_before, sum_before = observed()
+        node.open_cases(10, GUANGZHOU_TIANHE)
+        await hub.caught_up(node)
+        applied = hub.state("440000").applied
+        count, total = observed()
+        assert count - count_before == applied >= 20  # opened and concluded, 10 times
+        assert 0 < (total - sum_before) / (count - count_before) < 30
+    finally:
+        await hub.stop()
+        await node.stop()

@@ -1,4 +1,7 @@
-"""Dependencies of the node's routes."""
+"""Dependencies of the node's routes.
+
+They are coroutines although they do no I/O: FastAPI runs a plain function dependency in a worker
+thread, and those hops cost more than the dependencies themselves."""
 
 from __future__ import annotations
 
@@ -17,16 +20,16 @@ if TYPE_CHECKING:
     from services.province_node.bootstrap import NodeRuntime
 
 
-def get_runtime(request: Request) -> NodeRuntime:
+async def get_runtime(request: Request) -> NodeRuntime:
     return request.app.state.runtime
 
 
-def get_node(request: Request) -> ProvinceNode:
-    return get_runtime(request).app
+async def get_node(request: Request) -> ProvinceNode:
+    return request.app.state.runtime.app
 
 
-def get_views(request: Request) -> NodeViews:
-    return get_runtime(request).views
+async def get_views(request: Request) -> NodeViews:
+    return request.app.state.runtime.views
 
 
 # Who may do what at a node: operators of this province work on its records; the ministry's
@@ -38,7 +41,7 @@ reader_of_publications = province_scoped(
 publication_operator = province_scoped(Role.PROVINCE_OPERATOR, Role.FEDERATION_OPERATOR)
 
 
-def command_context(
+async def command_context(
     principal: Annotated[Principal, Depends(operator)],
     idempotency_key: Annotated[
         str | None,

@@ -1,0 +1,474 @@
+"""Freshness benchmark: a command accepted at a province node to its event in the national view.
+
+    python -m bench.freshness            # make bench: 60 s at 1,000 commands/s over 32 provinces
+    python -m bench.freshness --quick    # make bench-quick: 15 s
+
+The federation runs as `pls up --provinces all` runs it (without the traffic simulator): a
+nats-server, 32 province nodes (each with its relay), the hub, the directory and complaints
+supervision, each a process of its own. Load processes offer commands at a fixed rate (open loop:
+a command is sent when it is due, whether or not earlier ones were answered, up to a cap of
+commands in flight) spread evenly over the 32 provinces: 70 % open a case, 30 % accept a case
+the same process opened earlier.
+
+Freshness is measured two ways:
+- by the hub: `pls_hub_event_freshness_seconds` on its /metrics, the time from an event's `time`
+  (stamped when the node stored it, just before its 201) to its batch being committed to the
+  national read model; the quantiles come from the histogram's buckets, read before and after;
+- from outside: the bench polls the hub's `/v1/national/freshness` (each province's last applied
+  event time) and takes, for every answered command, the first poll showing it applied, minus the
+  moment its 201 arrived (so it includes up to one poll interval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import random
+import re
+import resource
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import Figure, free_port, peak_rss_mb, percentiles, report
+from contracts.subjects import PROVINCES
+from pls.federation import Federation
+from pls.natsserver import NatsServer
+from pls.trust.local import create_local_trust
+
+METRIC = "pls_hub_event_freshness_seconds"
+OPEN_SHARE = 0.7
+KEEPALIVE = 4.0  # below uvicorn's 5 s, so the client never reuses a connection the server closes
+
+
+def county_of(province: str) -> str:
+    """A county-level code in `province`."""
+    from pls import divisions
+
+    return divisions.counties_of(province)[0]
+
+
+@dataclass
+class Answered:
+    province: str
+    kind: str
+    status: int
+    sent: float  # wall clock
+    answered: float  # wall clock
+    event_time: str | None  # the case's modified_on: its event's `time`
+
+
+@dataclass
+class Offered:
+    answered: list[Answered] = field(default_factory=list)
+    not_sent: int = 0  # due while the cap of commands in flight was reached
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+def _offer(job: dict[str, Any]) -> Offered:
+    """One load process: its share of the rate, over its provinces, open loop."""
+
+    async def run() -> Offered:
+        offered = Offered()
+        rng = random.Random(job["seed"])
+        provinces: list[str] = job["provinces"]
+        opened: dict[str, list[str]] = {p: [] for p in provinces}
+        counties = job["counties"]
+        in_flight = asyncio.Semaphore(job["max_in_flight"])
+        limits = httpx.Limits(
+            max_connections=job["max_in_flight"],
+            max_keepalive_connections=256,
+            keepalive_expiry=KEEPALIVE,
+        )
+        before = resource.getrusage(resource.RUSAGE_SELF)
+
+        async def one(http: httpx.AsyncClient, province: str) -> None:
+            url = job["urls"][province]
+            headers = {
+                "Authorization": f"Bearer {job['tokens'][province]}",
+                "Idempotency-Key": uuid.uuid4().hex,
+            }
+            if opened[province] and rng.random() >= OPEN_SHARE:
+                kind, body = "accept", None
+                target = f"{url}/v1/cases/{opened[province].pop()}/accept"
+            else:
+                kind = "open"
+                target = f"{url}/v1/cases"
+                body = {
+                    "service_type": "consultation",
+                    "channel": rng.choice(["hotline_12348", "web", "wechat"]),
+                    "county": counties[province],
+                    "applicant": {"name": "王" + rng.choice("伟芳娜敏静"), "phone": "13800138000"},
+                }
+            sent = time.time()
+            try:
+                response = await http.post(target, json=body, headers=headers)
+            except httpx.HTTPError as error:
+                name = type(error).__name__
+                offered.errors[name] = offered.errors.get(name, 0) + 1
+                return
+            finally:
+                in_flight.release()
+            answered = time.time()
+            event_time = None
+            if response.status_code in (200, 201):
+                case = response.json()
+                event_time = case["modified_on"]
+                if kind == "open":
+                    opened[province].append(case["id"])
+            else:
+                name = f"{kind} {response.status_code}"
+                offered.errors[name] = offered.errors.get(name, 0) + 1
+            offered.answered.append(
+                Answered(province, kind, response.status_code, sent, answered, event_time)
+            )
+
+        async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+            interval = 1.0 / job["rate"]
+            start = time.perf_counter()
+            end = start + job["seconds"]
+            due = start
+            turn = 0
+            tasks: set[asyncio.Task[None]] = set()
+            while due < end:
+                now = time.perf_counter()
+                while due <= now and due < end:
+                    province = provinces[turn % len(provinces)]
+                    turn += 1
+                    due += interval
+                    if in_flight.locked():
+                        offered.not_sent += 1
+                        continue
+                    await in_flight.acquire()
+                    task = asyncio.create_task(one(http, province))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            offered.seconds = time.perf_counter() - start
+            await asyncio.gather(*tasks)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        offered.cpu_seconds = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+        return offered
+
+    return asyncio.run(run())
+
+
+def offer(
+    federation: Federation,
+    provinces: list[str],
+    *,
+    rate: float,
+    seconds: float,
+    processes: int,
+    max_in_flight: int,
+) -> Offered:
+    counties = {p: county_of(p) for p in provinces}
+    jobs = []
+    for i in range(processes):
+        mine = provinces[i::processes]
+        jobs.append(
+            {
+                "provinces": mine,
+                "urls": {p: federation.node_url(p) for p in mine},
+                "tokens": {p: federation.token(f"operator-{p}") for p in mine},
+                "counties": counties,
+                "rate": rate * len(mine) / len(provinces),
+                "seconds": seconds,
+                "max_in_flight": max(1, max_in_flight // processes),
+                "seed": i + 1,
+            }
+        )
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        parts = pool.map(_offer, jobs)
+    merged = Offered(seconds=max(p.seconds for p in parts))
+    for part in parts:
+        merged.answered += part.answered
+        merged.not_sent += part.not_sent
+        merged.cpu_seconds += part.cpu_seconds
+        for name, count in part.errors.items():
+            merged.errors[name] = merged.errors.get(name, 0) + count
+    return merged
+
+
+class HubWatch:
+    """Polls the hub's per-province freshness view: (moment, {province: last event time})."""
+
+    def __init__(self, url: str, token: str, interval: float) -> None:
+        self.url = url
+        self.token = token
+        self.interval = interval
+        self.polls: list[tuple[float, dict[str, datetime]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hub-watch", daemon=True)
+
+    def __enter__(self) -> HubWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(headers=headers, timeout=30) as http:
+            while not self._stop.is_set():
+                try:
+                    rows = http.get(f"{self.url}/v1/national/freshness").json()["rows"]
+                except (httpx.HTTPError, ValueError, KeyError):
+                    self._stop.wait(self.interval)
+                    continue
+                moment = time.time()
+                self.polls.append(
+                    (
+                        moment,
+                        {
+                            r["province"]: datetime.fromisoformat(r["last_event_time"])
+                            for r in rows
+                            if r.get("last_event_time")
+                        },
+                    )
+                )
+                self._stop.wait(self.interval)
+
+    def caught_up(self, latest: dict[str, datetime]) -> bool:
+        if not self.polls:
+            return False
+        seen = self.polls[-1][1]
+        return all(p in seen and seen[p] >= t for p, t in latest.items())
+
+    def seen_after(self, answered: list[Answered]) -> list[float]:
+        """For each answered command, the first poll showing its event minus its 201's moment."""
+        delays = []
+        for item in answered:
+            if item.event_time is None:
+                continue
+            moment = datetime.fromisoformat(item.event_time)
+            for polled, seen in self.polls:
+                if polled < item.answered:
+                    continue
+                last = seen.get(item.province)
+                if last is not None and last >= moment:
+                    delays.append(polled - item.answered)
+                    break
+        return delays
+
+
+def scrape(url: str) -> dict[float, float]:
+    """The hub's freshness histogram: cumulative count per bucket upper bound."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    buckets: dict[float, float] = {}
+    for match in re.finditer(rf'^{METRIC}_bucket{{le="([^"]+)"}} (\S+)$', text, re.MULTILINE):
+        buckets[float(match.group(1))] = float(match.group(2))
+    return buckets
+
+
+def histogram_quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
+    """Prometheus-style quantile (linear within a bucket) of the observations between scrapes."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound, cumulative in zip(bounds, counts, strict=True):
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = cumulative - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cumulative
+    return lower
+
+
+def start_federation(directory: Path, provinces: list[str], timeout: float) -> Federation:
+    """What `pls up --provinces all --no-simulate` starts, on free ports, waiting longer: 35
+    Python processes take a while to start on a small machine."""
+    ports: list[int] = []
+    while len(ports) < len(provinces) + 5:  # free_port alone may give the same port twice
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    federation = Federation(
+        var_dir=directory,
+        provinces=provinces,
+        nats_port=ports[0],
+        nats_monitor_port=ports[1],
+        hub_port=ports[2],
+        complaints_port=ports[3],
+        directory_port=ports[4],
+        node_ports=dict(zip(provinces, ports[5:], strict=True)),
+    )
+    (directory / "logs").mkdir(parents=True, exist_ok=True)
+    create_local_trust(directory / "trust")
+    federation.tokens()
+    federation.nats = NatsServer(
+        directory / "nats",
+        federation.nats_port,
+        federation.nats_monitor_port,
+        extra_config=federation.trust.nats_config_path.read_text(),
+    ).start()
+    try:
+        asyncio.run(federation._create_streams())
+        for province in provinces:
+            federation.spawn_node(province)
+        federation.spawn_hub()
+        federation.spawn_directory()
+        federation.spawn_complaints()
+        federation.wait_ready(timeout=timeout)
+    except BaseException:
+        federation.stop()
+        raise
+    return federation
+
+
+def warm_up(federation: Federation, provinces: list[str], watch: HubWatch) -> None:
+    """One case at each node, seen by the hub, before anything is measured (first requests load
+    the gazetteer, first events open the hub's consumers)."""
+    latest = {}
+    with httpx.Client(timeout=120) as http:
+        for province in provinces:
+            response = http.post(
+                f"{federation.node_url(province)}/v1/cases",
+                json={
+                    "service_type": "consultation",
+                    "channel": "web",
+                    "county": county_of(province),
+                    "applicant": {"name": "预热"},
+                },
+                headers={"Authorization": f"Bearer {federation.token(f'operator-{province}')}"},
+            )
+            response.raise_for_status()
+            latest[province] = datetime.fromisoformat(response.json()["modified_on"])
+    deadline = time.monotonic() + 120
+    while not watch.caught_up(latest) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def main(args: argparse.Namespace) -> list[Figure]:
+    provinces = list(PROVINCES)[: args.provinces]
+    directory = Path(tempfile.mkdtemp(prefix="pls-bench-freshness-"))
+    started = time.perf_counter()
+    federation = start_federation(directory, provinces, args.start_timeout)
+    print(f"federation of {len(provinces)} provinces up in {time.perf_counter() - started:.0f} s")
+    try:
+        hub = federation.hub_url
+        with HubWatch(hub, federation.token("staff"), args.poll) as watch:
+            warm_up(federation, provinces, watch)
+            before = scrape(hub)
+            watch.polls.clear()
+            offered = offer(
+                federation,
+                provinces,
+                rate=args.rate,
+                seconds=args.seconds,
+                processes=args.processes,
+                max_in_flight=args.max_in_flight,
+            )
+            latest: dict[str, datetime] = {}
+            for item in offered.answered:
+                if item.event_time is not None:
+                    moment = datetime.fromisoformat(item.event_time)
+                    latest[item.province] = max(latest.get(item.province, moment), moment)
+            drained_at = time.perf_counter()
+            while not watch.caught_up(latest) and time.perf_counter() - drained_at < 300:
+                time.sleep(0.2)
+            drain = time.perf_counter() - drained_at
+        after = scrape(hub)
+        rss = {c.name: peak_rss_mb(c.process.pid) for c in federation.children}
+        assert federation.nats is not None and federation.nats.process is not None
+        rss["nats-server"] = peak_rss_mb(federation.nats.process.pid)
+    finally:
+        federation.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    stored = [a for a in offered.answered if a.status in (200, 201)]
+    achieved = len(stored) / offered.seconds
+    latency = percentiles([a.answered - a.sent for a in stored] or [0.0])
+    direct = percentiles(watch.seen_after(stored) or [float("nan")])
+    hub_p50 = histogram_quantile(0.5, before, after) * 1000
+    hub_p99 = histogram_quantile(0.99, before, after) * 1000
+    observed = after.get(float("inf"), 0.0) - before.get(float("inf"), 0.0)
+    nodes = [v for k, v in rss.items() if k.startswith("node-")]
+    extra_common = {"provinces": len(provinces), "seconds": round(offered.seconds, 1)}
+    if offered.errors:
+        print(f"failed or refused: {offered.errors}", flush=True)
+    print(
+        f"after the load the hub caught up in {drain:.1f} s; hub observed {observed:,.0f} events",
+        flush=True,
+    )
+    return [
+        Figure(
+            "commands stored at the nodes",
+            achieved,
+            "commands/s",
+            args.rate,
+            "offered",
+            "1.0 (1,000/s offered)",
+            {
+                **extra_common,
+                "not sent (cap in flight)": offered.not_sent,
+                "failed": len(offered.answered) - len(stored),
+                "201 p50 ms": latency["p50"],
+                "201 p99 ms": latency["p99"],
+                "load generator CPU s": offered.cpu_seconds,
+            },
+        ),
+        Figure(
+            "freshness, hub histogram (event time → applied)",
+            hub_p99,
+            "ms p99",
+            target="p99 < 1,000 ms",
+            extra={"p50 ms": hub_p50, "events": int(observed)},
+        ),
+        Figure(
+            f"freshness, polled from outside (201 → visible, poll every {args.poll * 1000:.0f} ms)",
+            direct["p99"],
+            "ms p99",
+            target="p99 < 1,000 ms",
+            extra={"p50 ms": direct["p50"], "commands": direct["n"]},
+        ),
+        Figure(
+            "peak RSS",
+            max(nodes),
+            "MB (largest node)",
+            extra={
+                "node mean MB": sum(nodes) / len(nodes),
+                "hub MB": rss.get("hub", 0.0),
+                "nats-server MB": rss["nats-server"],
+                "directory MB": rss.get("directory", 0.0),
+                "complaints MB": rss.get("complaints", 0.0),
+            },
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="15 s of load instead of 60 s")
+    parser.add_argument("--rate", type=float, default=1000.0, help="commands/s offered in all")
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--provinces", type=int, default=32, help="the first N provinces")
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--max-in-flight", type=int, default=512)
+    parser.add_argument("--poll", type=float, default=0.1, help="seconds between hub polls")
+    parser.add_argument("--start-timeout", type=float, default=600.0)
+    parser.add_argument("--json", type=Path)
+    arguments = parser.parse_args()
+    if arguments.seconds is None:
+        arguments.seconds = 15.0 if arguments.quick else 60.0
+    report(main(arguments), arguments.json)
