@@ -11,7 +11,7 @@ help:
 	@echo "make test     run the whole test suite (with the short fault-injection suite)"
 	@echo "make chaos    the full fault-injection suite against real processes (~16 min)"
 	@echo "make lint     ruff and mypy"
-	@echo "make bench    directory benchmark at one million organizations (bench-quick: 50k)"
+	@echo "make bench    every benchmark at full size, beside same-run baselines (bench-quick: small)"
 	@echo "make contracts  regenerate JSON Schemas and the AsyncAPI document"
 
 $(STAMP): pyproject.toml
@@ -33,17 +33,29 @@ chaos: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy contracts pls services
+	$(BIN)/mypy contracts pls services bench
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Each benchmark prints its figures beside a baseline measured in the same run, and the ratio;
+# JSON copies go to var/bench/; `make bench BENCHES="hub relay"` runs some. See docs/benchmarks.md.
+BENCHES := relay hub node freshness queries directory
+
 bench: $(STAMP)
-	$(BIN)/python bench/directory.py $(ARGS)
+	@mkdir -p var/bench
+	@for b in $(BENCHES); do \
+	  echo "== bench/$$b.py"; \
+	  $(BIN)/python -m bench.$$b --json var/bench/$$b.json || exit 1; \
+	done
 
 bench-quick: $(STAMP)
-	$(BIN)/python bench/directory.py --organizations 50000 --questions 150 --hub-events 50000 $(ARGS)
+	@mkdir -p var/bench
+	@for b in $(BENCHES); do \
+	  echo "== bench/$$b.py --quick"; \
+	  $(BIN)/python -m bench.$$b --quick --json var/bench/$$b-quick.json || exit 1; \
+	done
 
 contracts: $(STAMP)
 	$(BIN)/python -m contracts.generate

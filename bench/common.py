@@ -90,9 +90,9 @@ class Figure:
 
     @property
     def ratio(self) -> float | None:
-        if self.baseline in (None, 0):
+        if not self.baseline:
             return None
-        return self.value / self.baseline  # type: ignore[operator]
+        return self.value / self.baseline
 
     def line(self) -> str:
         text = f"{self.name}: {self.value:,.1f} {self.unit}"

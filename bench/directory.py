@@ -196,8 +196,12 @@ def region_questions(rows: list[tuple[Any, ...]], rng: random.Random) -> list[Qu
             kinds = (rng.choice(list(NATIONAL)),)
             params["agency_type"] = kinds[0]
         questions.append(
-            ("/organizations", params, Criteria(region=Region(level, code), agency_types=kinds))
-        )  # type: ignore[arg-type]
+            (
+                "/organizations",
+                params,
+                Criteria(region=Region(level, code), agency_types=kinds),  # type: ignore[arg-type]
+            )
+        )
     return questions
 
 

@@ -85,7 +85,7 @@ def fill(runtime: NodeRuntime, events: int) -> None:
 
 def write_journal(runtime: NodeRuntime) -> float:
     projection = runtime.projection
-    head = runtime.app.recorder.max_notification_id()
+    head = runtime.app.recorder.max_notification_id() or 0
     started = time.perf_counter()
     while projection.position < head:
         projection.run_once()
