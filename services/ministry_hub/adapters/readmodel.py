@@ -43,8 +43,9 @@ SCHEMA = [
         PRIMARY KEY (origin, service_type, channel, status, outcome))""",
     f"""CREATE TABLE IF NOT EXISTS flows_province (
         origin TEXT NOT NULL, day TEXT NOT NULL, service_type TEXT NOT NULL, {_FLOW_COLUMNS},
-        PRIMARY KEY (origin, day, service_type))""",
-    "CREATE INDEX IF NOT EXISTS flows_province_day ON flows_province (day)",
+        PRIMARY KEY (day, origin, service_type))""",
+    # Day first: comparing all provinces over some days reads one range of the table.
+    "CREATE INDEX IF NOT EXISTS flows_province_origin ON flows_province (origin, day)",
     f"""CREATE TABLE IF NOT EXISTS flows_province_month (
         origin TEXT NOT NULL, month TEXT NOT NULL, service_type TEXT NOT NULL, {_FLOW_COLUMNS},
         PRIMARY KEY (origin, month, service_type))""",
