@@ -580,17 +580,17 @@ def main() -> None:
             base = timings[loader.loaded][BASELINE]
             for kind in KINDS:
                 got = timings[loader.loaded][kind]
-                figures.append(
-                    Figure(
-                        f"{kind} p99 at {label(loader.loaded)} events",
-                        got["p99"],
-                        "ms",
-                        base["p99"],
-                        "primary-key lookup p99",
-                        "p99 < 50 ms",
-                        {"p50": got["p50"], "p95": got["p95"], "n": got["n"]},
-                    )
+                figure = Figure(
+                    f"{kind} p99 at {label(loader.loaded)} events",
+                    got["p99"],
+                    "ms",
+                    base["p99"],
+                    "primary-key lookup p99",
+                    "p99 < 50 ms",
+                    {"p50": got["p50"], "p95": got["p95"], "n": got["n"]},
                 )
+                figures.append(figure)
+                print(f"  {figure.line()}", flush=True)
     first_rate = segments[0][1].rate
     for loaded, segment in segments:
         figures.append(
