@@ -524,7 +524,24 @@ def _assert_aggregates_match_rows(hub: Hub) -> None:
             "WHERE done_at IS NULL GROUP BY origin, prefecture, county, service_type, due_at"
         )
     )
+    assert sorted(
+        q("SELECT origin, service_type, due_at, n FROM open_deadlines_province")
+    ) == sorted(
+        q(
+            "SELECT origin, service_type, due_at, COUNT(*) FROM deadlines WHERE done_at IS NULL "
+            "GROUP BY origin, service_type, due_at"
+        )
+    )
     assert q("SELECT COUNT(*) FROM open_deadlines WHERE n <= 0") == [(0,)]
+    assert q("SELECT COUNT(*) FROM open_deadlines_province WHERE n <= 0") == [(0,)]
+    assert sorted(
+        q("SELECT service_type, channel, status, outcome, n FROM national_counts WHERE n <> 0")
+    ) == sorted(
+        q(
+            "SELECT service_type, channel, status, COALESCE(outcome, ''), COUNT(*) FROM cases "
+            "GROUP BY service_type, channel, status, COALESCE(outcome, '')"
+        )
+    )
 
 
 def test_every_pre_aggregated_table_equals_a_count_over_the_rows(any_hub: Hub) -> None:

@@ -97,9 +97,11 @@ class NationalQueries:
                 ("prefecture = ?", scope.prefecture),
                 ("county = ?", scope.county),
             ]
-        else:
+        elif scope.province is not None:
             table = "province_counts"
             geo = [("origin = ?", scope.province)]
+        else:
+            table, geo = "national_counts", []
         where, params = _where(
             [*geo, ("service_type = ?", scope.service_type), ("channel = ?", scope.channel)]
         )
@@ -199,7 +201,8 @@ class NationalQueries:
                 ("due_at < ?", _moment(now)),
             ]
         )
-        rows = self.rm.query(f"SELECT COALESCE(SUM(n), 0) FROM open_deadlines{where}", params)
+        table = "open_deadlines" if scope.below_province else "open_deadlines_province"
+        rows = self.rm.query(f"SELECT COALESCE(SUM(n), 0) FROM {table}{where}", params)
         return int(rows[0][0])
 
     # -- comparisons ---------------------------------------------------------------------------
@@ -235,7 +238,7 @@ class NationalQueries:
             [("service_type = ?", scope.service_type), ("due_at < ?", _moment(None))]
         )
         for origin, n in self.rm.query(
-            f"SELECT origin, SUM(n) FROM open_deadlines{where} GROUP BY origin", params
+            f"SELECT origin, SUM(n) FROM open_deadlines_province{where} GROUP BY origin", params
         ):
             result[origin]["open_overdue"] = int(n)
         for origin, n in self.rm.query(

@@ -1,12 +1,13 @@
 """The national read model in SQLite or PostgreSQL: rows, pre-aggregated counts, sources, dead letters.
 
 Current-state counts are kept at county grain (`case_counts`) and rolled up per province
-(`province_counts`). Daily flows are kept per county (`flows_county`), prefecture
+(`province_counts`) and for the country (`national_counts`). Daily flows are kept per county (`flows_county`), prefecture
 (`flows_prefecture`), province and service (`flows_province`), and for the whole country per
 service (`flows_national`); `flows_province_month` holds the province flows by calendar month, so
 that a comparison of all provinces over a long period reads months and at most two part-months of
 days. Open deadlines are counted by place, service and the moment they fall due
-(`open_deadlines`), so overdue counts never read the deadline rows. Every national query reads a
+(`open_deadlines`, and per province `open_deadlines_province`), so overdue counts never read the
+deadline rows. Every national query reads a
 few thousand rows however many events there were. In SQLite the tables are clustered on their
 keys (WITHOUT ROWID): a lookup or a range of a key is one B-tree, not an index and a table.
 """
@@ -41,6 +42,10 @@ SCHEMA = [
         origin TEXT NOT NULL, service_type TEXT NOT NULL, channel TEXT NOT NULL,
         status TEXT NOT NULL, outcome TEXT NOT NULL, n BIGINT NOT NULL,
         PRIMARY KEY (origin, service_type, channel, status, outcome))""",
+    """CREATE TABLE IF NOT EXISTS national_counts (
+        service_type TEXT NOT NULL, channel TEXT NOT NULL, status TEXT NOT NULL,
+        outcome TEXT NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (service_type, channel, status, outcome))""",
     f"""CREATE TABLE IF NOT EXISTS flows_province (
         origin TEXT NOT NULL, day TEXT NOT NULL, service_type TEXT NOT NULL, {_FLOW_COLUMNS},
         PRIMARY KEY (day, origin, service_type))""",
@@ -69,6 +74,9 @@ SCHEMA = [
         service_type TEXT NOT NULL, due_at TEXT NOT NULL, n BIGINT NOT NULL,
         PRIMARY KEY (origin, prefecture, county, service_type, due_at))""",
     "CREATE INDEX IF NOT EXISTS open_deadlines_due ON open_deadlines (due_at)",
+    """CREATE TABLE IF NOT EXISTS open_deadlines_province (
+        origin TEXT NOT NULL, service_type TEXT NOT NULL, due_at TEXT NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (origin, service_type, due_at))""",
     """CREATE TABLE IF NOT EXISTS agencies (
         key TEXT PRIMARY KEY, origin TEXT NOT NULL, agency_type TEXT NOT NULL, county TEXT,
         licence_status TEXT NOT NULL, closed INTEGER NOT NULL)""",
@@ -88,6 +96,7 @@ CLUSTERED = (
     "cases",
     "case_counts",
     "province_counts",
+    "national_counts",
     "flows_province",
     "flows_province_month",
     "flows_national",
@@ -95,6 +104,7 @@ CLUSTERED = (
     "flows_county",
     "deadlines",
     "open_deadlines",
+    "open_deadlines_province",
 )
 
 ORIGIN_TABLES = (
@@ -107,6 +117,7 @@ ORIGIN_TABLES = (
     "flows_county",
     "deadlines",
     "open_deadlines",
+    "open_deadlines_province",
     "agencies",
     "agency_counts",
     "complaints",
@@ -188,6 +199,12 @@ class NationalReadModel:
             cursor.execute(
                 f"INSERT INTO flows_national (day, service_type, {', '.join(FLOW_FIELDS)}) "
                 f"SELECT day, service_type, {sums} FROM flows_province GROUP BY day, service_type"
+            )
+            cursor.execute("DELETE FROM national_counts")
+            cursor.execute(
+                "INSERT INTO national_counts (service_type, channel, status, outcome, n) "
+                "SELECT service_type, channel, status, outcome, SUM(n) FROM province_counts "
+                "GROUP BY service_type, channel, status, outcome"
             )
             return tracking.reset_source(cursor, origin)
 
@@ -293,6 +310,18 @@ class NationalReadModel:
             ),
             [(*k, n) for k, n in rollup.items() if n],
         )
+        national: Counter[tuple[str, ...]] = Counter()
+        for key, n in rollup.items():
+            national[key[1:]] += n
+        cursor.executemany(
+            upsert(
+                "national_counts",
+                ("service_type", "channel", "status", "outcome", "n"),
+                ("service_type", "channel", "status", "outcome"),
+                add=("n",),
+            ),
+            [(*k, n) for k, n in national.items() if n],
+        )
         cursor.executemany(
             upsert(
                 "flows_province",
@@ -337,16 +366,22 @@ class NationalReadModel:
             "DELETE FROM deadlines WHERE case_key = ? AND rule_id = ?",
             sorted(changes.dropped_deadlines),
         )
-        moved = [(*k, n) for k, n in changes.open_deadlines.items() if n]
-        cursor.executemany(
-            upsert("open_deadlines", (*OPEN_DEADLINE_KEY, "n"), OPEN_DEADLINE_KEY, add=("n",)),
-            moved,
+        by_province: Counter[tuple[str, ...]] = Counter()
+        for key, n in changes.open_deadlines.items():
+            by_province[(key[0], key[3], key[4])] += n
+        moves: tuple[tuple[str, tuple[str, ...], Mapping[Any, int]], ...] = (
+            ("open_deadlines", OPEN_DEADLINE_KEY, changes.open_deadlines),
+            ("open_deadlines_province", ("origin", "service_type", "due_at"), by_province),
         )
-        cursor.executemany(  # a moment with no deadline open any more is forgotten
-            "DELETE FROM open_deadlines WHERE origin = ? AND prefecture = ? AND county = ? "
-            "AND service_type = ? AND due_at = ? AND n = 0",
-            [k for *k, n in moved if n < 0],
-        )
+        for table, columns, moved in moves:
+            cursor.executemany(
+                upsert(table, (*columns, "n"), columns, add=("n",)),
+                [(*k, n) for k, n in moved.items() if n],
+            )
+            cursor.executemany(  # a moment with no deadline open any more is forgotten
+                f"DELETE FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)} AND n = 0",
+                [k for k, n in moved.items() if n < 0],
+            )
         self._write_agencies(cursor, changes)
         tracking.write_tracking(cursor, dead_letters, sources)
 
