@@ -179,10 +179,56 @@ def _rollup(
     return rolled
 
 
+_FLOWS = ", ".join(FLOW_FIELDS)
+_FLOW_SUMS = ", ".join(f"SUM({f})" for f in FLOW_FIELDS)
+
+# Each derived table, and how it is filled from the tables it is derived from: a read model
+# written before the table existed gets it filled when it is opened.
+DERIVED = {
+    "national_counts": "INSERT INTO national_counts (service_type, channel, status, outcome, n) "
+    "SELECT service_type, channel, status, outcome, SUM(n) FROM province_counts "
+    "GROUP BY service_type, channel, status, outcome",
+    "flows_national": f"INSERT INTO flows_national (day, service_type, {_FLOWS}) "
+    f"SELECT day, service_type, {_FLOW_SUMS} FROM flows_province GROUP BY day, service_type",
+    "flows_province_month": f"INSERT INTO flows_province_month (origin, month, service_type, "
+    f"{_FLOWS}) SELECT origin, substr(day, 1, 7), service_type, {_FLOW_SUMS} FROM flows_province "
+    "GROUP BY origin, substr(day, 1, 7), service_type",
+    "flows_prefecture": f"INSERT INTO flows_prefecture (origin, prefecture, day, {_FLOWS}) "
+    f"SELECT origin, prefecture, day, {_FLOW_SUMS} FROM flows_county "
+    "GROUP BY origin, prefecture, day",
+    "open_deadlines": "INSERT INTO open_deadlines (origin, prefecture, county, service_type, "
+    "due_at, n) SELECT origin, prefecture, county, service_type, due_at, COUNT(*) FROM deadlines "
+    "WHERE done_at IS NULL GROUP BY origin, prefecture, county, service_type, due_at",
+    "open_deadlines_province": "INSERT INTO open_deadlines_province (origin, service_type, "
+    "due_at, n) SELECT origin, service_type, due_at, COUNT(*) FROM deadlines "
+    "WHERE done_at IS NULL GROUP BY origin, service_type, due_at",
+}
+DERIVED_FROM = {
+    "national_counts": "province_counts",
+    "flows_national": "flows_province",
+    "flows_province_month": "flows_province",
+    "flows_prefecture": "flows_county",
+    "open_deadlines": "deadlines",
+    "open_deadlines_province": "deadlines",
+}
+
+
 class NationalReadModel:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.executescript(schema(db.dialect))
+        self._fill_derived()
+
+    def _fill_derived(self) -> None:
+        """Fill each derived table that is empty while what it is derived from is not."""
+        with self.db.transaction() as cursor:
+            for table, fill in DERIVED.items():
+                cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
+                if cursor.fetchone() is not None:
+                    continue
+                cursor.execute(f"SELECT 1 FROM {DERIVED_FROM[table]} LIMIT 1")
+                if cursor.fetchone() is not None:
+                    cursor.execute(fill)
 
     # -- sources -------------------------------------------------------------------------------
 
@@ -194,18 +240,9 @@ class NationalReadModel:
         with self.db.transaction() as cursor:
             for table in ORIGIN_TABLES:
                 cursor.execute(f"DELETE FROM {table} WHERE origin = ?", (origin,))
-            sums = ", ".join(f"SUM({f})" for f in FLOW_FIELDS)
-            cursor.execute("DELETE FROM flows_national")
-            cursor.execute(
-                f"INSERT INTO flows_national (day, service_type, {', '.join(FLOW_FIELDS)}) "
-                f"SELECT day, service_type, {sums} FROM flows_province GROUP BY day, service_type"
-            )
-            cursor.execute("DELETE FROM national_counts")
-            cursor.execute(
-                "INSERT INTO national_counts (service_type, channel, status, outcome, n) "
-                "SELECT service_type, channel, status, outcome, SUM(n) FROM province_counts "
-                "GROUP BY service_type, channel, status, outcome"
-            )
+            for table in ("flows_national", "national_counts"):  # of every origin: derive again
+                cursor.execute(f"DELETE FROM {table}")
+                cursor.execute(DERIVED[table])
             return tracking.reset_source(cursor, origin)
 
     # -- batch I/O -----------------------------------------------------------------------------
