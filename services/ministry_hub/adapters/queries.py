@@ -13,6 +13,9 @@ from services.ministry_hub.adapters.readmodel import NationalReadModel
 from services.ministry_hub.domain.national import FLOW_FIELDS
 
 CLOSED_STATUSES = ("concluded", "callback_done", "rated", "rejected", "transferred")
+_CLOSED = list(CLOSED_STATUSES)
+# Grouping by the leading columns of the key alone reads the rows in key order, without sorting.
+_OPEN_SUM = f"SUM(CASE WHEN status IN ({', '.join('?' * len(_CLOSED))}) THEN 0 ELSE n END)"
 
 
 @dataclass(frozen=True)
@@ -213,13 +216,12 @@ class NationalQueries:
         where, params = _where(
             [("service_type = ?", scope.service_type), ("channel = ?", scope.channel)]
         )
-        for origin, status, n in self.rm.query(
-            f"SELECT origin, status, SUM(n) FROM province_counts{where} GROUP BY origin, status",
-            params,
+        for origin, total, still_open in self.rm.query(
+            f"SELECT origin, SUM(n), {_OPEN_SUM} FROM province_counts{where} GROUP BY origin",
+            [*_CLOSED, *params],
         ):
-            result[origin]["total"] += int(n)
-            if status not in CLOSED_STATUSES:
-                result[origin]["open"] += int(n)
+            result[origin]["total"] += int(total)
+            result[origin]["open"] += int(still_open)
         if scope.channel is None:
             sums = ", ".join(f"SUM({f})" for f in FLOW_FIELDS)
             service = ("service_type = ?", scope.service_type)
@@ -263,13 +265,12 @@ class NationalQueries:
         where, params = _where(
             [*geo, ("service_type = ?", scope.service_type), ("channel = ?", scope.channel)]
         )
-        for key, status, n in self.rm.query(
-            f"SELECT {column}, status, SUM(n) FROM case_counts{where} GROUP BY {column}, status",
-            params,
+        for key, total, still_open in self.rm.query(
+            f"SELECT {column}, SUM(n), {_OPEN_SUM} FROM case_counts{where} GROUP BY {column}",
+            [*_CLOSED, *params],
         ):
-            result[key]["total"] += int(n)
-            if status not in CLOSED_STATUSES:
-                result[key]["open"] += int(n)
+            result[key]["total"] += int(total)
+            result[key]["open"] += int(still_open)
         if scope.service_type is None and scope.channel is None:
             table = (
                 "flows_prefecture"
