@@ -619,13 +619,19 @@ def main() -> None:
 def print_table(
     segments: list[tuple[int, Segment]], timings: dict[int, dict[str, dict[str, float]]]
 ) -> None:
-    print("\nevents | load rate (events/s) | " + " | ".join(f"{k} p99" for k in (*KINDS, BASELINE)))
+    print(
+        "\nevents | load rate (events/s, wall / CPU) | "
+        + " | ".join(f"{k} p50 / p99 ms" for k in (*KINDS, BASELINE))
+    )
     for loaded, segment in segments:
         cells = [
-            f"{timings[loaded][k]['p99']:.1f} ms" if loaded in timings else "-"
+            f"{timings[loaded][k]['p50']:.1f} / {timings[loaded][k]['p99']:.1f}"
+            if loaded in timings
+            else "-"
             for k in (*KINDS, BASELINE)
         ]
-        print(f"{label(loaded)} | {segment.rate:,.0f} | " + " | ".join(cells))
+        rate = f"{segment.rate:,.0f} / {segment.events / segment.cpu:,.0f}"
+        print(f"{label(loaded)} | {rate} | " + " | ".join(cells))
     print()
 
 
