@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,10 +20,11 @@ from contracts.events import complaint as cpe
 from contracts.events.base import EventData
 from pls.deadlines import DEFAULT_RULES, WorkingCalendar, load_rules
 from pls.intake.intake import Applicable, Batch, Delivery, Intake
-from pls.sqlstore import SQLiteDatabase
+from pls.sqlstore import SQLiteDatabase, open_database
 from services.ministry_hub.adapters.queries import NationalQueries, Scope
-from services.ministry_hub.adapters.readmodel import NationalReadModel
+from services.ministry_hub.adapters.readmodel import DERIVED, NationalReadModel
 from services.ministry_hub.application.projection import NationalProjection
+from services.ministry_hub.domain.national import FLOW_FIELDS
 from services.ministry_hub.entrypoints.api.national import summarise
 from tests.unit.samples import AGENCY_ID, COUNTY, PSEUDONYM, event_body
 
@@ -423,3 +425,212 @@ def test_a_redelivery_after_a_restart_counts_nothing_twice(hub: Hub) -> None:
     assert hub.flows()["concluded"] == 1
     (stored,) = hub.readmodel.sources()
     assert stored.duplicates == 2
+
+
+# -- pre-aggregated tables -------------------------------------------------------------------
+
+FLOW_SUMS = ", ".join(f"SUM({f})" for f in FLOW_FIELDS)
+
+
+@pytest.fixture
+def any_hub(backend: tuple[str, str]) -> Iterator[Hub]:
+    """The hub's projection over SQLite and over PostgreSQL."""
+    url, schema = backend
+    db = open_database(url, schema=schema)
+    readmodel = NationalReadModel(db)
+    projection = NationalProjection(readmodel, load_rules(DEFAULT_RULES), WorkingCalendar())
+    yield Hub(readmodel, projection, NationalQueries(readmodel))
+    db.close()
+
+
+def _random_history(hub: Hub, seed: int = 5) -> None:
+    """Cases of three provinces through random lifecycles over two and a half months, in batches;
+    some stay open (with open deadlines), some are transferred out, reopened or accepted again."""
+    rng = random.Random(seed)
+    places = {
+        GD: ["440106", "440303", "440604"],
+        "110000": ["110101", "110105"],
+        "650000": ["650102"],
+    }
+    services = ["legal_aid", "mediation", "notarization", "judicial_appraisal", "consultation"]
+    start = datetime.fromisoformat("2026-01-20T09:00:00+08:00")
+    timeline: list[tuple[datetime, str, EventData]] = []
+    for n in range(150):
+        origin = rng.choice(list(places))
+        case_id, service = f"k{n}", rng.choice(services)
+        at = start + timedelta(hours=rng.uniform(0, 24 * 75))
+        steps: list[EventData] = [opened(case_id, service, rng.choice(places[origin]), at)]
+        fate = rng.random()
+        if fate < 0.2:
+            pass  # still waiting for a decision
+        elif fate < 0.3:
+            steps.append(ce.CaseRejected(case_id=case_id, reason="outside_scope"))
+        elif fate < 0.37:
+            steps.append(ce.CaseTransferred(case_id=case_id, to_province="310000"))
+        else:
+            steps += [
+                ce.CaseAccepted(case_id=case_id),
+                ce.CaseAssigned(case_id=case_id, agency_id=AGENCY_ID),
+            ]
+            if fate > 0.5:
+                steps.append(ce.CaseConcluded(case_id=case_id, outcome="withdrawn"))
+            if fate > 0.8:
+                steps += [
+                    ce.CaseReopened(case_id=case_id, reason="new_facts"),
+                    ce.CaseAccepted(case_id=case_id),
+                ]
+            if fate > 0.9:
+                steps.append(
+                    ce.CaseRated(case_id=case_id, overall=4, attitude=5, efficiency=3, competence=4)
+                )
+        for data in steps:
+            timeline.append((at, origin, data))
+            at += timedelta(days=rng.uniform(0.2, 12))
+    timeline.sort(key=lambda item: item[0])
+    for i in range(0, len(timeline), 37):
+        items = [hub.applicable(data, at, origin) for at, origin, data in timeline[i : i + 37]]
+        hub.projection.commit(Batch(events=items))
+
+
+def _assert_aggregates_match_rows(hub: Hub) -> None:
+    q = hub.readmodel.query
+    by_day = "SELECT day, service_type, {s} FROM flows_province GROUP BY day, service_type"
+    assert sorted(
+        q(f"SELECT day, service_type, {FLOW_SUMS} FROM flows_national GROUP BY day, service_type")
+    ) == sorted(q(by_day.format(s=FLOW_SUMS)))
+    assert sorted(
+        q(
+            f"SELECT origin, month, service_type, {FLOW_SUMS} FROM flows_province_month GROUP BY origin, month, service_type"
+        )
+    ) == sorted(
+        q(
+            f"SELECT origin, substr(day, 1, 7), service_type, {FLOW_SUMS} FROM flows_province GROUP BY origin, substr(day, 1, 7), service_type"
+        )
+    )
+    assert sorted(
+        q(
+            f"SELECT origin, prefecture, day, {FLOW_SUMS} FROM flows_prefecture GROUP BY origin, prefecture, day"
+        )
+    ) == sorted(
+        q(
+            f"SELECT origin, prefecture, day, {FLOW_SUMS} FROM flows_county GROUP BY origin, prefecture, day"
+        )
+    )
+    assert sorted(
+        q("SELECT origin, prefecture, county, service_type, due_at, n FROM open_deadlines")
+    ) == sorted(
+        q(
+            "SELECT origin, prefecture, county, service_type, due_at, COUNT(*) FROM deadlines "
+            "WHERE done_at IS NULL GROUP BY origin, prefecture, county, service_type, due_at"
+        )
+    )
+    assert sorted(
+        q("SELECT origin, service_type, due_at, n FROM open_deadlines_province")
+    ) == sorted(
+        q(
+            "SELECT origin, service_type, due_at, COUNT(*) FROM deadlines WHERE done_at IS NULL "
+            "GROUP BY origin, service_type, due_at"
+        )
+    )
+    assert q("SELECT COUNT(*) FROM open_deadlines WHERE n <= 0") == [(0,)]
+    assert q("SELECT COUNT(*) FROM open_deadlines_province WHERE n <= 0") == [(0,)]
+    assert sorted(
+        q("SELECT service_type, channel, status, outcome, n FROM national_counts WHERE n <> 0")
+    ) == sorted(
+        q(
+            "SELECT service_type, channel, status, COALESCE(outcome, ''), COUNT(*) FROM cases "
+            "GROUP BY service_type, channel, status, COALESCE(outcome, '')"
+        )
+    )
+
+
+def test_every_pre_aggregated_table_equals_a_count_over_the_rows(any_hub: Hub) -> None:
+    _random_history(any_hub)
+    assert (
+        any_hub.readmodel.query("SELECT COUNT(*) FROM deadlines WHERE done_at IS NULL")[0][0] > 10
+    )
+    assert (
+        any_hub.readmodel.query("SELECT COUNT(*) FROM deadlines WHERE done_at IS NOT NULL")[0][0]
+        > 10
+    )
+    _assert_aggregates_match_rows(any_hub)
+
+    any_hub.projection.reset("110000")
+    _assert_aggregates_match_rows(any_hub)
+
+    # A read model written before the derived tables existed gets them filled when it is opened.
+    with any_hub.readmodel.db.transaction() as cursor:
+        for table in DERIVED:
+            cursor.execute(f"DELETE FROM {table}")
+    reopened = NationalReadModel(any_hub.readmodel.db)
+    _assert_aggregates_match_rows(replace(any_hub, readmodel=reopened))
+    assert any_hub.readmodel.query("SELECT COUNT(*) FROM flows_national")[0][0] > 0
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        (None, None),
+        ("2026-01-25", "2026-03-10"),  # part, whole, part month
+        ("2026-02-01", "2026-02-28"),  # exactly one month
+        ("2026-02-03", "2026-02-17"),  # within a month
+        ("2026-03-01", None),
+        (None, "2026-02-14"),
+        ("2026-03-31", "2026-03-31"),
+    ],
+)
+def test_queries_over_aggregates_equal_sums_over_the_daily_rows(
+    any_hub: Hub, first: str | None, last: str | None
+) -> None:
+    _random_history(any_hub)
+    scope = Scope(
+        day_from=date.fromisoformat(first) if first else None,
+        day_to=date.fromisoformat(last) if last else None,
+    )
+    where = " AND ".join(c for c, v in (("day >= ?", first), ("day <= ?", last)) if v)
+    where = f" WHERE {where}" if where else ""
+    params = [v for v in (first, last) if v]
+    q = any_hub.readmodel.query
+    expected = {
+        origin: dict(zip(FLOW_FIELDS, (int(v) for v in row), strict=True))
+        for origin, *row in q(
+            f"SELECT origin, {FLOW_SUMS} FROM flows_county{where} GROUP BY origin", params
+        )
+    }
+    compared = any_hub.queries.by_province(scope)
+    for origin, flows in expected.items():
+        assert {f: compared[origin][f] for f in FLOW_FIELDS} == flows
+    national = {f: sum(flows[f] for flows in expected.values()) for f in FLOW_FIELDS}
+    assert any_hub.flows(scope) == national
+    by_prefecture = any_hub.queries.drill_down(replace(scope, province=GD), "prefecture")
+    rows = q(
+        f"SELECT prefecture, SUM(opened) FROM flows_county{where}{' AND' if where else ' WHERE'} origin = ? GROUP BY prefecture",
+        [*params, GD],
+    )
+    assert {p: by_prefecture[p].get("opened", 0) for p, _ in rows} == {p: int(n) for p, n in rows}
+
+
+def test_overdue_counts_equal_counts_over_the_open_deadline_rows(any_hub: Hub) -> None:
+    _random_history(any_hub)
+    q = any_hub.readmodel.query
+    for moment in (
+        "2026-02-10T00:00:00+00:00",
+        "2026-03-15T00:00:00+00:00",
+        "2027-01-01T00:00:00+00:00",
+    ):
+        now = datetime.fromisoformat(moment)
+        rows = q(
+            "SELECT origin, service_type, COUNT(*) FROM deadlines WHERE done_at IS NULL "
+            "AND due_at < ? GROUP BY origin, service_type",
+            [now.isoformat()],
+        )
+        assert any_hub.queries.open_overdue(Scope(), now) == sum(n for *_, n in rows)
+        for origin, service, n in rows:
+            assert (
+                any_hub.queries.open_overdue(Scope(province=origin, service_type=service), now) == n
+            )
+    overdue = dict(
+        q("SELECT origin, COUNT(*) FROM deadlines WHERE done_at IS NULL GROUP BY origin")
+    )
+    compared = any_hub.queries.by_province(Scope())  # every deadline of 2026 is overdue by now
+    assert {o: compared[o].get("open_overdue", 0) for o in overdue} == overdue

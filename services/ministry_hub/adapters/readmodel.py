@@ -1,14 +1,21 @@
 """The national read model in SQLite or PostgreSQL: rows, pre-aggregated counts, sources, dead letters.
 
 Current-state counts are kept at county grain (`case_counts`) and rolled up per province
-(`province_counts`), and daily flows per province and service (`flows_province`) and per county
-(`flows_county`), so every national query reads a few thousand rows however many events there were.
+(`province_counts`) and for the country (`national_counts`). Daily flows are kept per county (`flows_county`), prefecture
+(`flows_prefecture`), province and service (`flows_province`), and for the whole country per
+service (`flows_national`); `flows_province_month` holds the province flows by calendar month, so
+that a comparison of all provinces over a long period reads months and at most two part-months of
+days. Open deadlines are counted by place, service and the moment they fall due
+(`open_deadlines`, and per province `open_deadlines_province`), so overdue counts never read the
+deadline rows. Every national query reads a
+few thousand rows however many events there were. In SQLite the tables are clustered on their
+keys (WITHOUT ROWID): a lookup or a range of a key is one B-tree, not an index and a table.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pls.intake import tracking
@@ -35,10 +42,24 @@ SCHEMA = [
         origin TEXT NOT NULL, service_type TEXT NOT NULL, channel TEXT NOT NULL,
         status TEXT NOT NULL, outcome TEXT NOT NULL, n BIGINT NOT NULL,
         PRIMARY KEY (origin, service_type, channel, status, outcome))""",
+    """CREATE TABLE IF NOT EXISTS national_counts (
+        service_type TEXT NOT NULL, channel TEXT NOT NULL, status TEXT NOT NULL,
+        outcome TEXT NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (service_type, channel, status, outcome))""",
     f"""CREATE TABLE IF NOT EXISTS flows_province (
         origin TEXT NOT NULL, day TEXT NOT NULL, service_type TEXT NOT NULL, {_FLOW_COLUMNS},
-        PRIMARY KEY (origin, day, service_type))""",
-    "CREATE INDEX IF NOT EXISTS flows_province_day ON flows_province (day)",
+        PRIMARY KEY (day, origin, service_type))""",
+    # Day first: comparing all provinces over some days reads one range of the table.
+    "CREATE INDEX IF NOT EXISTS flows_province_origin ON flows_province (origin, day)",
+    f"""CREATE TABLE IF NOT EXISTS flows_province_month (
+        origin TEXT NOT NULL, month TEXT NOT NULL, service_type TEXT NOT NULL, {_FLOW_COLUMNS},
+        PRIMARY KEY (origin, month, service_type))""",
+    f"""CREATE TABLE IF NOT EXISTS flows_national (
+        day TEXT NOT NULL, service_type TEXT NOT NULL, {_FLOW_COLUMNS},
+        PRIMARY KEY (day, service_type))""",
+    f"""CREATE TABLE IF NOT EXISTS flows_prefecture (
+        origin TEXT NOT NULL, prefecture TEXT NOT NULL, day TEXT NOT NULL, {_FLOW_COLUMNS},
+        PRIMARY KEY (origin, prefecture, day))""",
     f"""CREATE TABLE IF NOT EXISTS flows_county (
         origin TEXT NOT NULL, prefecture TEXT NOT NULL, county TEXT NOT NULL, day TEXT NOT NULL,
         {_FLOW_COLUMNS}, PRIMARY KEY (origin, prefecture, county, day))""",
@@ -47,7 +68,15 @@ SCHEMA = [
         prefecture TEXT NOT NULL, county TEXT NOT NULL, service_type TEXT NOT NULL,
         started_at TEXT NOT NULL, due_at TEXT NOT NULL, done_at TEXT, met INTEGER,
         PRIMARY KEY (case_key, rule_id))""",
-    "CREATE INDEX IF NOT EXISTS deadlines_open ON deadlines (origin, due_at) WHERE done_at IS NULL",
+    "DROP INDEX IF EXISTS deadlines_open",
+    """CREATE TABLE IF NOT EXISTS open_deadlines (
+        origin TEXT NOT NULL, prefecture TEXT NOT NULL, county TEXT NOT NULL,
+        service_type TEXT NOT NULL, due_at TEXT NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (origin, prefecture, county, service_type, due_at))""",
+    "CREATE INDEX IF NOT EXISTS open_deadlines_due ON open_deadlines (due_at)",
+    """CREATE TABLE IF NOT EXISTS open_deadlines_province (
+        origin TEXT NOT NULL, service_type TEXT NOT NULL, due_at TEXT NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (origin, service_type, due_at))""",
     """CREATE TABLE IF NOT EXISTS agencies (
         key TEXT PRIMARY KEY, origin TEXT NOT NULL, agency_type TEXT NOT NULL, county TEXT,
         licence_status TEXT NOT NULL, closed INTEGER NOT NULL)""",
@@ -62,13 +91,33 @@ SCHEMA = [
         PRIMARY KEY (origin, category, status))""",
 ]
 
+# Tables clustered on their primary key in SQLite.
+CLUSTERED = (
+    "cases",
+    "case_counts",
+    "province_counts",
+    "national_counts",
+    "flows_province",
+    "flows_province_month",
+    "flows_national",
+    "flows_prefecture",
+    "flows_county",
+    "deadlines",
+    "open_deadlines",
+    "open_deadlines_province",
+)
+
 ORIGIN_TABLES = (
     "cases",
     "case_counts",
     "province_counts",
     "flows_province",
+    "flows_province_month",
+    "flows_prefecture",
     "flows_county",
     "deadlines",
+    "open_deadlines",
+    "open_deadlines_province",
     "agencies",
     "agency_counts",
     "complaints",
@@ -89,6 +138,7 @@ CASE_FIELDS = (
     "categories",
     "detained",
 )
+OPEN_DEADLINE_KEY = ("origin", "prefecture", "county", "service_type", "due_at")
 DEADLINE_FIELDS = (
     "case_key",
     "rule_id",
@@ -108,10 +158,77 @@ def _chunks(keys: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
         yield keys[start : start + size]
 
 
+def schema(dialect: str) -> list[str]:
+    """The statements that create the read model; in SQLite, key-clustered tables."""
+    if dialect != "sqlite":
+        return list(SCHEMA)
+    return [
+        f"{statement} WITHOUT ROWID"
+        if any(statement.startswith(f"CREATE TABLE IF NOT EXISTS {t} (") for t in CLUSTERED)
+        else statement
+        for statement in SCHEMA
+    ]
+
+
+def _rollup(
+    flows: Mapping[Any, Counter[str]], key: Callable[[Any], tuple[str, ...]]
+) -> dict[tuple[str, ...], Counter[str]]:
+    rolled: dict[tuple[str, ...], Counter[str]] = {}
+    for k, counts in flows.items():
+        rolled.setdefault(key(k), Counter()).update(counts)
+    return rolled
+
+
+_FLOWS = ", ".join(FLOW_FIELDS)
+_FLOW_SUMS = ", ".join(f"SUM({f})" for f in FLOW_FIELDS)
+
+# Each derived table, and how it is filled from the tables it is derived from: a read model
+# written before the table existed gets it filled when it is opened.
+DERIVED = {
+    "national_counts": "INSERT INTO national_counts (service_type, channel, status, outcome, n) "
+    "SELECT service_type, channel, status, outcome, SUM(n) FROM province_counts "
+    "GROUP BY service_type, channel, status, outcome",
+    "flows_national": f"INSERT INTO flows_national (day, service_type, {_FLOWS}) "
+    f"SELECT day, service_type, {_FLOW_SUMS} FROM flows_province GROUP BY day, service_type",
+    "flows_province_month": f"INSERT INTO flows_province_month (origin, month, service_type, "
+    f"{_FLOWS}) SELECT origin, substr(day, 1, 7), service_type, {_FLOW_SUMS} FROM flows_province "
+    "GROUP BY origin, substr(day, 1, 7), service_type",
+    "flows_prefecture": f"INSERT INTO flows_prefecture (origin, prefecture, day, {_FLOWS}) "
+    f"SELECT origin, prefecture, day, {_FLOW_SUMS} FROM flows_county "
+    "GROUP BY origin, prefecture, day",
+    "open_deadlines": "INSERT INTO open_deadlines (origin, prefecture, county, service_type, "
+    "due_at, n) SELECT origin, prefecture, county, service_type, due_at, COUNT(*) FROM deadlines "
+    "WHERE done_at IS NULL GROUP BY origin, prefecture, county, service_type, due_at",
+    "open_deadlines_province": "INSERT INTO open_deadlines_province (origin, service_type, "
+    "due_at, n) SELECT origin, service_type, due_at, COUNT(*) FROM deadlines "
+    "WHERE done_at IS NULL GROUP BY origin, service_type, due_at",
+}
+DERIVED_FROM = {
+    "national_counts": "province_counts",
+    "flows_national": "flows_province",
+    "flows_province_month": "flows_province",
+    "flows_prefecture": "flows_county",
+    "open_deadlines": "deadlines",
+    "open_deadlines_province": "deadlines",
+}
+
+
 class NationalReadModel:
     def __init__(self, db: Database) -> None:
         self.db = db
-        db.executescript(SCHEMA)
+        db.executescript(schema(db.dialect))
+        self._fill_derived()
+
+    def _fill_derived(self) -> None:
+        """Fill each derived table that is empty while what it is derived from is not."""
+        with self.db.transaction() as cursor:
+            for table, fill in DERIVED.items():
+                cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
+                if cursor.fetchone() is not None:
+                    continue
+                cursor.execute(f"SELECT 1 FROM {DERIVED_FROM[table]} LIMIT 1")
+                if cursor.fetchone() is not None:
+                    cursor.execute(fill)
 
     # -- sources -------------------------------------------------------------------------------
 
@@ -123,6 +240,9 @@ class NationalReadModel:
         with self.db.transaction() as cursor:
             for table in ORIGIN_TABLES:
                 cursor.execute(f"DELETE FROM {table} WHERE origin = ?", (origin,))
+            for table in ("flows_national", "national_counts"):  # of every origin: derive again
+                cursor.execute(f"DELETE FROM {table}")
+                cursor.execute(DERIVED[table])
             return tracking.reset_source(cursor, origin)
 
     # -- batch I/O -----------------------------------------------------------------------------
@@ -227,6 +347,18 @@ class NationalReadModel:
             ),
             [(*k, n) for k, n in rollup.items() if n],
         )
+        national: Counter[tuple[str, ...]] = Counter()
+        for key, n in rollup.items():
+            national[key[1:]] += n
+        cursor.executemany(
+            upsert(
+                "national_counts",
+                ("service_type", "channel", "status", "outcome", "n"),
+                ("service_type", "channel", "status", "outcome"),
+                add=("n",),
+            ),
+            [(*k, n) for k, n in national.items() if n],
+        )
         cursor.executemany(
             upsert(
                 "flows_province",
@@ -236,14 +368,26 @@ class NationalReadModel:
             ),
             [(*k, *(c[f] for f in FLOW_FIELDS)) for k, c in changes.flows_province.items()],
         )
-        cursor.executemany(
-            upsert(
-                "flows_county",
-                ("origin", "prefecture", "county", "day", *FLOW_FIELDS),
-                ("origin", "prefecture", "county", "day"),
-                add=FLOW_FIELDS,
-            ),
-            [(*k, *(c[f] for f in FLOW_FIELDS)) for k, c in changes.flows_county.items()],
+        self._write_flows(
+            cursor,
+            "flows_province_month",
+            ("origin", "month", "service_type"),
+            _rollup(changes.flows_province, lambda k: (k[0], k[1][:7], k[2])),
+        )
+        self._write_flows(
+            cursor,
+            "flows_national",
+            ("day", "service_type"),
+            _rollup(changes.flows_province, lambda k: (k[1], k[2])),
+        )
+        self._write_flows(
+            cursor,
+            "flows_prefecture",
+            ("origin", "prefecture", "day"),
+            _rollup(changes.flows_county, lambda k: (k[0], k[1], k[3])),
+        )
+        self._write_flows(
+            cursor, "flows_county", ("origin", "prefecture", "county", "day"), changes.flows_county
         )
         cursor.executemany(
             upsert("deadlines", DEADLINE_FIELDS, ("case_key", "rule_id")),
@@ -259,8 +403,36 @@ class NationalReadModel:
             "DELETE FROM deadlines WHERE case_key = ? AND rule_id = ?",
             sorted(changes.dropped_deadlines),
         )
+        by_province: Counter[tuple[str, ...]] = Counter()
+        for key, n in changes.open_deadlines.items():
+            by_province[(key[0], key[3], key[4])] += n
+        moves: tuple[tuple[str, tuple[str, ...], Mapping[Any, int]], ...] = (
+            ("open_deadlines", OPEN_DEADLINE_KEY, changes.open_deadlines),
+            ("open_deadlines_province", ("origin", "service_type", "due_at"), by_province),
+        )
+        for table, columns, moved in moves:
+            cursor.executemany(
+                upsert(table, (*columns, "n"), columns, add=("n",)),
+                [(*k, n) for k, n in moved.items() if n],
+            )
+            cursor.executemany(  # a moment with no deadline open any more is forgotten
+                f"DELETE FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)} AND n = 0",
+                [k for k, n in moved.items() if n < 0],
+            )
         self._write_agencies(cursor, changes)
         tracking.write_tracking(cursor, dead_letters, sources)
+
+    @staticmethod
+    def _write_flows(
+        cursor: Cursor,
+        table: str,
+        key: tuple[str, ...],
+        flows: Mapping[Any, Counter[str]],
+    ) -> None:
+        cursor.executemany(
+            upsert(table, (*key, *FLOW_FIELDS), key, add=FLOW_FIELDS),
+            [(*k, *(c[f] for f in FLOW_FIELDS)) for k, c in flows.items()],
+        )
 
     @staticmethod
     def _write_agencies(cursor: Cursor, changes: Changes) -> None:

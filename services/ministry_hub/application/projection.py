@@ -89,7 +89,10 @@ class NationalProjection:
         self, row: CaseRow, milestone: Milestone, at: datetime, changes: Changes
     ) -> None:
         for rule in self.rules.starting_at(row.service_type, milestone, row.origin):
-            changes.deadlines[(row.key, rule.id)] = DeadlineRow(
+            replaced = changes.deadlines.get((row.key, rule.id))
+            if replaced is not None and replaced.done_at is None:
+                changes.open_deadline(replaced, -1)
+            deadline = changes.deadlines[(row.key, rule.id)] = DeadlineRow(
                 case_key=row.key,
                 rule_id=rule.id,
                 origin=row.origin,
@@ -99,6 +102,7 @@ class NationalProjection:
                 started_at=at.isoformat(),
                 due_at=due_at(rule, at, self.calendar).isoformat(),
             )
+            changes.open_deadline(deadline, 1)
 
     def _end_deadlines(
         self, row: CaseRow, milestone: Milestone, at: datetime, changes: Changes
@@ -109,6 +113,7 @@ class NationalProjection:
                 continue
             deadline.done_at = at.isoformat()
             deadline.met = datetime.fromisoformat(deadline.due_at) >= at
+            changes.open_deadline(deadline, -1)
             changes.flow(
                 row, day_of(at), **{"deadlines_met" if deadline.met else "deadlines_late": 1}
             )
@@ -118,6 +123,7 @@ class NationalProjection:
             if key[0] == row.key and deadline.done_at is None:
                 del changes.deadlines[key]
                 changes.dropped_deadlines.add(key)
+                changes.open_deadline(deadline, -1)
 
     # -- events --------------------------------------------------------------------------------
 

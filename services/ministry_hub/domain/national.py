@@ -91,6 +91,7 @@ class Changes:
     flows_county: dict[tuple[str, str, str, str], Counter[str]] = field(default_factory=dict)
     deadlines: dict[tuple[str, str], DeadlineRow] = field(default_factory=dict)
     dropped_deadlines: set[tuple[str, str]] = field(default_factory=set)
+    open_deadlines: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)
     agencies: dict[str, dict[str, object]] = field(default_factory=dict)
     dirty_agencies: set[str] = field(default_factory=set)
     agency_counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
@@ -111,6 +112,18 @@ class Changes:
         self.new_cases.add(row.key)
         self.dirty_cases.add(row.key)
         self.counts[row.count_key()] += 1
+
+    def open_deadline(self, deadline: DeadlineRow, n: int) -> None:
+        """Count a deadline in (1) or out of (-1) the open ones, by place, service and due time."""
+        self.open_deadlines[
+            (
+                deadline.origin,
+                deadline.prefecture,
+                deadline.county,
+                deadline.service_type,
+                deadline.due_at,
+            )
+        ] += n
 
     def flow(self, row: CaseRow | DeadlineRow, day: str, **amounts: int) -> None:
         service = row.service_type

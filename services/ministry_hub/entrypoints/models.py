@@ -120,6 +120,23 @@ class TimeSeries(BaseModel):
     points: list[SeriesPoint]
 
 
+class NationalCaseRead(BaseModel):
+    """One case as the national view counts it: place, service, state; no personal data."""
+
+    province: str
+    case_id: str
+    prefecture: str
+    county: str
+    service_type: str
+    channel: str
+    status: str
+    outcome: str | None
+    received_at: datetime
+    agency_id: str | None
+    applicant_categories: list[str]
+    detained: bool
+
+
 class CheckpointRead(BaseModel):
     sequence: int | None
     status: str

@@ -14,7 +14,7 @@ from pls import divisions
 from pls.deadlines import CHINA
 from pls.trust.http import requires
 from pls.trust.tokens import Role
-from pls.web import InvalidInput, Problem
+from pls.web import InvalidInput, Problem, problem
 from services.ministry_hub.adapters.queries import Scope, name_of
 from services.ministry_hub.domain.national import FLOW_FIELDS
 from services.ministry_hub.entrypoints.api.deps import FiltersDep, Runtime, ScopeDep
@@ -25,6 +25,7 @@ from services.ministry_hub.entrypoints.models import (
     Deadlines,
     DrillDown,
     Flows,
+    NationalCaseRead,
     NationalSummary,
     ProvinceRow,
     Satisfaction,
@@ -204,3 +205,22 @@ async def timeseries(
         metrics=list(dict.fromkeys(metric)),
         points=[SeriesPoint(**p) for p in points or []],
     )
+
+
+@router.get(
+    "/cases/{province}/{case_id}",
+    response_model=NationalCaseRead,
+    responses={404: {"model": Problem, "description": "No such case in the national view"}},
+)
+async def case(
+    runtime: Runtime,
+    province: Annotated[str, Path(description="Province code.")],
+    case_id: Annotated[str, Path(description="The case id the province gave it.")],
+) -> NationalCaseRead | object:
+    """One case as counted nationally: where, which service, its state and outcome."""
+    if province not in PROVINCES:
+        raise InvalidInput("province", f"{province} is not one of the 32 provincial platform codes")
+    found = await asyncio.to_thread(runtime.queries.case, province, case_id)
+    if found is None:
+        return problem(404, f"no case {case_id} from {province} in the national view", "NotFound")
+    return NationalCaseRead(**found)
