@@ -39,6 +39,7 @@ from pls.deadlines import DEFAULT_RULES, WorkingCalendar, load_rules
 from pls.intake.intake import Intake
 from pls.simulator.directory import NATIONAL, DirectoryGenerator, Plan
 from pls.sqlstore import SQLiteDatabase
+from pls.trust.local import DIRECTORY, create_local_trust
 from services.directory.adapters.queries import Criteria, DirectoryQueries, Region
 from services.directory.adapters.readmodel import DirectoryReadModel
 from services.directory.application.loading import encode
@@ -356,8 +357,12 @@ def query(args: argparse.Namespace, path: Path, results: dict[str, Any]) -> None
     """Ask the questions over HTTP, and the first few of each kind by full scan."""
     results["load_average_before_queries"] = os.getloadavg()
     port = free_port()
+    trust = create_local_trust(path.parent / "trust")  # nothing runs unauthenticated
     env = {
         **os.environ,
+        "PLS_TRUST_REGISTRY": str(trust.registry_path),
+        "PLS_MEMBER_ID": DIRECTORY,
+        "PLS_NATS_CREDS": str(trust.creds(DIRECTORY)),
         "PLS_DIRECTORY_DATABASE": str(path),
         "PLS_DIRECTORY_RATE_LIMIT_PER_SECOND": "0",
         "PLS_LOG_LEVEL": "warning",
