@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from contracts.subjects import PROVINCES
+from pls import ports
 from pls.trust.registry import FederationRegistry
 
 DEVELOPMENT_SECRET = "development-only-secret"
@@ -50,3 +52,42 @@ class CommonSettings(BaseSettings):
         """Outside development a service refuses to run on a default secret."""
         if self.is_production and value.get_secret_value() == DEVELOPMENT_SECRET:
             raise SystemExit(f"{name} must be set to a real secret when PLS_ENVIRONMENT=production")
+
+
+class ProvinceConsumerSettings(BaseSettings):
+    """What every service consuming the province streams shares: which provinces, where their
+    nodes are, and the token shown to a node when backfilling from its journal."""
+
+    provinces: Annotated[list[str], NoDecode] = list(PROVINCES)
+    node_urls: dict[str, str] = {}
+    node_url_template: str = "http://127.0.0.1:{port}"
+    node_token: SecretStr | None = None
+    node_token_file: Path | None = None
+
+    def journal_token(self) -> str | None:
+        """The bearer token shown to province nodes when backfilling from their journals."""
+        if self.node_token_file is not None:
+            return self.node_token_file.read_text().strip()
+        return self.node_token.get_secret_value() if self.node_token else None
+
+    def node_url(self, province: str) -> str:
+        if province in self.node_urls:
+            return self.node_urls[province].rstrip("/")
+        return self.node_url_template.format(province=province, port=ports.node_port(province))
+
+    @field_validator("provinces", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().lower() == "all":
+                return list(PROVINCES)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("provinces")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [code for code in value if code not in PROVINCES]
+        if unknown:
+            raise ValueError(f"not provincial platform codes: {', '.join(unknown)}")
+        return value

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from contracts.envelope import CONTENT_TYPE
 from pls.sqlstore import Cursor, Database
 
 SCHEMA = [
@@ -100,3 +101,28 @@ class Journal:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+
+class JournalReader(Protocol):
+    def journal_after(self, after: int, limit: int) -> list[JournalEntry]: ...
+
+    def journal_head(self) -> tuple[int, str]: ...
+
+
+def journal_page(reader: JournalReader, after: int, limit: int) -> bytes:
+    """One page of `GET /v1/journal`: events above `after`, in sequence order, each exactly as
+    published (their bytes are joined, never parsed again), with the head and where to go on."""
+    entries = reader.journal_after(after, limit)
+    head, _ = reader.journal_head()
+    next_after = entries[-1].sequence if entries else after
+    return (
+        b'{"head":'
+        + str(head).encode()
+        + b',"next_after":'
+        + str(next_after).encode()
+        + b',"content_type":"'
+        + CONTENT_TYPE.encode()
+        + b'","events":['
+        + b",".join(entry.body for entry in entries)
+        + b"]}"
+    )

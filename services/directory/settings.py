@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from contracts.subjects import MINISTRY, PROVINCES
+from contracts.subjects import MINISTRY
 from pls import ports
+from pls.settings import ProvinceConsumerSettings
 
 
-class DirectorySettings(BaseSettings):
+class DirectorySettings(ProvinceConsumerSettings):
     """The directory. Defaults consume all 32 provinces and the ministry's own stream."""
 
     model_config = SettingsConfigDict(env_prefix="PLS_DIRECTORY_", extra="ignore")
@@ -21,10 +21,7 @@ class DirectorySettings(BaseSettings):
     port: int = ports.DIRECTORY
     database: str | None = None
     schema_name: str = "directory"
-    provinces: Annotated[list[str], NoDecode] = list(PROVINCES)
     ministry: bool = True
-    node_urls: dict[str, str] = {}
-    node_url_template: str = "http://127.0.0.1:{port}"
     durable: str = "directory"
     max_batch: int = 5000
     fetch_batch: int = 500
@@ -35,35 +32,10 @@ class DirectorySettings(BaseSettings):
     rate_limit_per_second: float = 20.0
     rate_limit_burst: int = 60
     trust_forwarded_for: bool = False
-    node_token: SecretStr | None = None
-    node_token_file: Path | None = None
     ministry_journal_url: str | None = Field(
         default=None,
         description="The complaints service, whose journal fills what the ministry's stream lost.",
     )
-
-    def journal_token(self) -> str | None:
-        """The bearer token shown to province nodes when backfilling from their journals."""
-        if self.node_token_file is not None:
-            return self.node_token_file.read_text().strip()
-        return self.node_token.get_secret_value() if self.node_token else None
-
-    @field_validator("provinces", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().lower() == "all":
-                return list(PROVINCES)
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("provinces")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = [code for code in value if code not in PROVINCES]
-        if unknown:
-            raise ValueError(f"not provincial platform codes: {', '.join(unknown)}")
-        return value
 
     @property
     def origins(self) -> list[str]:
@@ -79,8 +51,3 @@ class DirectorySettings(BaseSettings):
         if self.ministry and self.ministry_journal_url:
             urls[MINISTRY] = self.ministry_journal_url.rstrip("/")
         return urls
-
-    def node_url(self, province: str) -> str:
-        if province in self.node_urls:
-            return self.node_urls[province].rstrip("/")
-        return self.node_url_template.format(province=province, port=ports.node_port(province))

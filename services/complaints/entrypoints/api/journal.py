@@ -13,8 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from contracts.envelope import CONTENT_TYPE
 from contracts.subjects import MINISTRY
+from pls.publication.journal import journal_page
 from pls.trust.http import requires
 from pls.trust.tokens import Role
 from pls.web import Problem
@@ -52,21 +52,7 @@ def journal(
 ) -> Response:
     """Published decisions in sequence order, exactly as published, for consumers to fill gaps."""
     store = runtime.publication.store
-    entries = store.journal_after(after, limit)
-    head, _ = store.journal_head()
-    next_after = entries[-1].sequence if entries else after
-    body = (
-        b'{"head":'
-        + str(head).encode()
-        + b',"next_after":'
-        + str(next_after).encode()
-        + b',"content_type":"'
-        + CONTENT_TYPE.encode()
-        + b'","events":['
-        + b",".join(entry.body for entry in entries)
-        + b"]}"
-    )
-    return Response(body, media_type="application/json")
+    return Response(journal_page(store, after, limit), media_type="application/json")
 
 
 @router.get("/journal/head", response_model=JournalHead)

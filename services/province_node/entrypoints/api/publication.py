@@ -11,9 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from contracts.envelope import CONTENT_TYPE
 from contracts.vocabulary import Channel, ServiceType
-from pls.publication.journal import Journal
+from pls.publication.journal import Journal, journal_page
 from pls.web import InvalidInput, Problem
 from services.province_node.adapters.views import RELAY, CaseFilter
 from services.province_node.entrypoints.api.deps import (
@@ -74,21 +73,7 @@ def journal(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> Response:
     """Published events in sequence order, exactly as published, for consumers to fill gaps."""
-    entries = views.journal_after(after, limit)
-    head, _ = views.journal_head()
-    next_after = entries[-1].sequence if entries else after
-    body = (
-        b'{"head":'
-        + str(head).encode()
-        + b',"next_after":'
-        + str(next_after).encode()
-        + b',"content_type":"'
-        + CONTENT_TYPE.encode()
-        + b'","events":['
-        + b",".join(entry.body for entry in entries)
-        + b"]}"
-    )
-    return Response(body, media_type="application/json")
+    return Response(journal_page(views, after, limit), media_type="application/json")
 
 
 @router.get("/journal/head", response_model=JournalHead)
