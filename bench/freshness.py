@@ -9,7 +9,7 @@ supervision, each a process of its own. Load processes offer commands at a fixed
 a command is sent when it is due, whether or not earlier ones were answered) spread evenly over
 the 32 provinces: 70 % open a case, 30 % accept a case the same process opened earlier. Each
 province gets an equal share of `--max-in-flight` keep-alive connections with one command in
-flight on each (bench/http.py, a client lean enough not to take the CPU the nodes need); a
+flight on each (bench/keepalive.py, a client lean enough not to take the CPU the nodes need); a
 command due while all of its province's connections are busy is counted as not sent.
 
 The CPU of every process of the federation is read from /proc while it sits idle after the
@@ -47,7 +47,7 @@ import httpx
 import uvloop
 
 from bench.common import Figure, free_port, peak_rss_mb, percentiles, report
-from bench.http import Client, HTTPError
+from bench.keepalive import Client, HTTPError
 from contracts.subjects import PROVINCES
 from pls.federation import Federation
 from pls.natsserver import NatsServer

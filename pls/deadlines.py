@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from functools import cache
@@ -149,20 +150,40 @@ def due_at(rule: Period, start: datetime, calendar: WorkingCalendar) -> datetime
     return end_of_day(last)
 
 
-class RuleBook(BaseModel):
-    rules: list[DeadlineRule]
+@dataclass(frozen=True)
+class RuleBook:
+    """The rules, looked up by service and milestone for every case event: each answer is
+    worked out once (a rule book does not change once loaded)."""
+
+    rules: tuple[DeadlineRule, ...]
+    _starting: dict[tuple[str, Milestone, str], tuple[DeadlineRule, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _ending: dict[tuple[str, Milestone], tuple[DeadlineRule, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def starting_at(
         self, service_type: str, milestone: Milestone, province: str
-    ) -> list[DeadlineRule]:
-        return [
-            rule.for_province(province)
-            for rule in self.rules
-            if rule.service_type == service_type and rule.starts is milestone
-        ]
+    ) -> tuple[DeadlineRule, ...]:
+        key = (service_type, milestone, province)
+        found = self._starting.get(key)
+        if found is None:
+            found = self._starting[key] = tuple(
+                rule.for_province(province)
+                for rule in self.rules
+                if rule.service_type == service_type and rule.starts is milestone
+            )
+        return found
 
-    def ending_at(self, service_type: str, milestone: Milestone) -> list[DeadlineRule]:
-        return [r for r in self.rules if r.service_type == service_type and r.ends is milestone]
+    def ending_at(self, service_type: str, milestone: Milestone) -> tuple[DeadlineRule, ...]:
+        key = (service_type, milestone)
+        found = self._ending.get(key)
+        if found is None:
+            found = self._ending[key] = tuple(
+                r for r in self.rules if r.service_type == service_type and r.ends is milestone
+            )
+        return found
 
     def by_id(self, rule_id: str) -> DeadlineRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -171,4 +192,4 @@ class RuleBook(BaseModel):
 def load_rules(path: str | Path | None = None) -> RuleBook:
     source = Path(path or os.environ.get("PLS_DEADLINE_RULES") or DEFAULT_RULES)
     raw: Any = yaml.safe_load(source.read_text(encoding="utf-8"))
-    return RuleBook(rules=[DeadlineRule.model_validate(item) for item in raw])
+    return RuleBook(rules=tuple(DeadlineRule.model_validate(item) for item in raw))

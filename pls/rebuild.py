@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from nats.js import JetStreamContext
+from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -35,6 +35,8 @@ from contracts.subjects import stream_name
 from pls.intake.applier import Applier, Projection
 from pls.intake.backfill import JournalClient
 from pls.intake.intake import Batch, Delivery, Intake, Prepared, SourceState
+from pls.intake.pull import Puller
+from pls.intake.streams import stream_position_of
 from pls.intake.tracking import DEAD_LETTER_FIELDS, SOURCE_FIELDS, load_sources, upsert
 from pls.sqlstore import Database, SwappableDatabase, open_database
 from pls.trust.registry import FederationRegistry
@@ -252,7 +254,7 @@ class Rebuilder:
         origins: list[str],
         *,
         journal: JournalClient | None = None,
-        js: JetStreamContext | None = None,
+        bus: Client | None = None,
         batch_size: int = 2000,
         page_size: int = 2000,
         interested_in: Callable[[str], bool] | None = None,
@@ -262,7 +264,8 @@ class Rebuilder:
         self.projection = projection
         self.origins = origins
         self.journal = journal
-        self.js = js
+        self.bus = bus
+        self.js = bus.jetstream(timeout=30) if bus is not None else None
         self.batch_size = batch_size
         self.page_size = page_size
         self.on_progress = on_progress
@@ -350,17 +353,18 @@ class Rebuilder:
                 inactive_threshold=300,
             ),
         )
+        assert self.bus is not None
+        puller = Puller(self.bus, stream, durable, batch=self.page_size)
         try:
-            subscription = await self.js.pull_subscribe_bind(durable=durable, stream=stream)
+            await puller.start()
             position = 0
             while position < last:
-                try:
-                    messages = await subscription.fetch(self.page_size, timeout=2.0)
-                except TimeoutError:
+                messages = await puller.next(timeout=2.0)
+                if not messages:
                     break
                 deliveries = []
                 for message in messages:
-                    position = message.metadata.sequence.stream
+                    position = stream_position_of(message.reply)[1]
                     if position > last:
                         break
                     deliveries.append(
@@ -372,9 +376,8 @@ class Rebuilder:
                     await self._offer(delivery, prepared)
                 self.read_from[origin]["stream"] += len(deliveries)
                 await self._commit_if_full(origin, "stream")
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
         finally:
+            await puller.stop()
             with contextlib.suppress(Exception):
                 await self.js.delete_consumer(stream, durable)
 

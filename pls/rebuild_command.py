@@ -25,6 +25,7 @@ from pls.intake.applier import Projection
 from pls.intake.backfill import JournalClient
 from pls.rebuild import Progress as Step
 from pls.rebuild import Rebuilder, Store, behind, carry_over, summary
+from pls.serve import settle_memory
 from pls.settings import CommonSettings
 from pls.sqlstore import Database
 from pls.trust.natsconfig import inbox_prefix
@@ -118,7 +119,7 @@ async def _rebuild(
         target.projection_over(database),
         target.origins,
         journal=target.journal,
-        js=client.jetstream(timeout=10) if client is not None else None,
+        bus=client,
         interested_in=target.interested_in,
         on_progress=shown,
         registry=target.registry,
@@ -155,6 +156,7 @@ def run_rebuild(
             TimeElapsedColumn(),
             console=console,
         ) as bar:
+            settle_memory()
             rebuilder = asyncio.run(_rebuild(target, database, use_streams, bar, console))
         if target.settle is not None:
             target.settle(database)

@@ -81,9 +81,9 @@ class FederationAuth(httpx.Auth):
 
 
 @asynccontextmanager
-async def jetstream(
+async def connected(
     url: str, trust: LocalTrust, member: str = OPERATOR
-) -> AsyncIterator[JetStreamContext]:
+) -> AsyncIterator[nats.NATS]:
     """A NATS connection as a registry member (the bus operator by default), closed afterwards."""
     client = await nats.connect(
         url,
@@ -93,9 +93,18 @@ async def jetstream(
         allow_reconnect=False,
     )
     try:
-        yield client.jetstream(timeout=3)
+        yield client
     finally:
         await client.close()
+
+
+@asynccontextmanager
+async def jetstream(
+    url: str, trust: LocalTrust, member: str = OPERATOR
+) -> AsyncIterator[JetStreamContext]:
+    """JetStream over `connected`."""
+    async with connected(url, trust, member) as client:
+        yield client.jetstream(timeout=3)
 
 
 @dataclass

@@ -11,6 +11,7 @@ acknowledges what was already taken off the bus, so every position is saved.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import time
@@ -281,10 +282,12 @@ class Applier:
         BATCH_SECONDS.observe(seconds)
         self.intake.committed(batch)
         await self.acknowledge(batch.handles)
-        for event in batch.events:
-            APPLIED.labels(event.origin).inc()
-        for letter in batch.dead_letters:
-            DEAD_LETTERS.labels(letter.origin or "unknown").inc()
+        for origin, n in collections.Counter(event.origin for event in batch.events).items():
+            APPLIED.labels(origin).inc(n)
+        for origin, n in collections.Counter(
+            letter.origin or "unknown" for letter in batch.dead_letters
+        ).items():
+            DEAD_LETTERS.labels(origin).inc(n)
         DUPLICATES.inc(self.intake.duplicates_dropped)
         self.intake.duplicates_dropped = 0
 

@@ -15,7 +15,7 @@ from pls.intake.backfill import JournalClient
 from pls.rebuild import Rebuilder
 from services.ministry_hub.bootstrap import projection_over
 from services.province_node.adapters.views import CaseFilter
-from tests.support import Hub, Node, jetstream, until, wait_sync
+from tests.support import Hub, Node, connected, jetstream, until, wait_sync
 
 
 def province_totals(node: Node) -> dict[str, object]:
@@ -60,14 +60,14 @@ async def test_a_rebuilt_read_model_is_swapped_in_while_the_live_one_serves(
 
         fresh = fresh_store.open()
         try:
-            async with jetstream(nats_server.url, trust) as js:
+            async with connected(nats_server.url, trust) as bus:
                 rebuilder = Rebuilder(
                     projection_over(fresh, hub.runtime.settings),
                     [province],
                     journal=JournalClient(
                         {province: str(node.url)}, token=trust.service_token("ministry-hub")
                     ),
-                    js=js,
+                    bus=bus,
                     registry=trust.registry(),
                 )
                 await rebuilder.run()

@@ -33,7 +33,7 @@ from services.complaints.application.recorded import Recorded, settle
 from services.complaints.bootstrap import projection_over
 from services.province_node.domain.case import Applicant
 from tests.integration.test_complaints_supervision import FILED, api, china, moj_events
-from tests.support import Node, Supervisor, jetstream, until
+from tests.support import Node, Supervisor, connected, jetstream, until
 from tests.unit.samples import LAW_FIRM
 
 PROVINCE = "440000"
@@ -169,14 +169,14 @@ async def test_a_rebuilt_supervision_read_model_equals_the_live_one_and_decides_
 
         fresh = fresh_store.open()
         try:
-            async with jetstream(nats_server.url, trust, COMPLAINTS) as js:
+            async with connected(nats_server.url, trust, COMPLAINTS) as bus:
                 rebuilder = Rebuilder(
                     projection_over(fresh, runtime.rules, runtime.projection.clock),
                     [PROVINCE],
                     journal=JournalClient(
                         {PROVINCE: node.url}, token=trust.service_token(COMPLAINTS)
                     ),
-                    js=js,
+                    bus=bus,
                     interested_in=interested_in,
                     registry=trust.registry(),
                 )

@@ -26,7 +26,7 @@ from services.directory.application.projection import interested_in
 from services.directory.bootstrap import projection_over
 from services.directory.domain import identity
 from tests.integration.test_directory import TIANHE, register, settle
-from tests.support import Directory, Node, jetstream, until, wait_sync
+from tests.support import Directory, Node, connected, jetstream, until, wait_sync
 from tests.unit.directory_samples import upheld
 
 PROVINCE = "440000"
@@ -115,14 +115,14 @@ async def test_a_rebuilt_directory_equals_the_live_one_and_is_swapped_in_while_i
 
         fresh = fresh_store.open()
         try:
-            async with jetstream(nats_server.url, trust, DIRECTORY) as js:
+            async with connected(nats_server.url, trust, DIRECTORY) as bus:
                 rebuilder = Rebuilder(
                     projection_over(fresh),
                     directory.runtime.settings.origins,
                     journal=JournalClient(
                         {PROVINCE: node.url}, token=trust.service_token(DIRECTORY)
                     ),
-                    js=js,
+                    bus=bus,
                     interested_in=interested_in,
                     registry=trust.registry(),
                 )
@@ -292,7 +292,7 @@ async def test_upheld_complaints_the_ministry_stream_lost_are_rebuilt_from_its_j
 
         fresh = fresh_store.open()
         try:
-            async with jetstream(nats_server.url, trust, DIRECTORY) as js:
+            async with connected(nats_server.url, trust, DIRECTORY) as bus:
                 rebuilder = Rebuilder(
                     projection_over(fresh),
                     directory.runtime.settings.origins,
@@ -300,7 +300,7 @@ async def test_upheld_complaints_the_ministry_stream_lost_are_rebuilt_from_its_j
                         directory.runtime.settings.journal_urls(),
                         token=trust.service_token(DIRECTORY),
                     ),
-                    js=js,
+                    bus=bus,
                     interested_in=interested_in,
                     registry=trust.registry(),
                 )

@@ -59,7 +59,7 @@ def test_rules_are_found_by_service_and_milestone() -> None:
     assert [r.id for r in starting] == ["legal_aid_decision"]
     ending = RULES.ending_at("legal_aid", Milestone.DECIDED)
     assert [r.id for r in ending] == ["legal_aid_decision"]
-    assert RULES.starting_at("consultation", Milestone.OPENED, "440000") == []
+    assert RULES.starting_at("consultation", Milestone.OPENED, "440000") == ()
 
 
 # -- working days ----------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_a_province_override_changes_the_period_for_that_province_only() -> None
             "provinces": {"440000": {"days": 5, "count": "working", "basis": "广东省法律援助条例"}},
         }
     )
-    book = RuleBook(rules=[overridden])
+    book = RuleBook(rules=(overridden,))
     (guangdong,) = book.starting_at("legal_aid", Milestone.OPENED, "440000")
     (beijing,) = book.starting_at("legal_aid", Milestone.OPENED, "110000")
     assert (guangdong.days, guangdong.count, guangdong.basis) == (

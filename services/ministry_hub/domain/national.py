@@ -126,11 +126,14 @@ class Changes:
         ] += n
 
     def flow(self, row: CaseRow | DeadlineRow, day: str, **amounts: int) -> None:
-        service = row.service_type
-        province = self.flows_province.setdefault((row.origin, day, service), Counter())
-        county = self.flows_county.setdefault(
-            (row.origin, row.prefecture, row.county, day), Counter()
-        )
+        province_key = (row.origin, day, row.service_type)
+        province = self.flows_province.get(province_key)
+        if province is None:
+            province = self.flows_province[province_key] = Counter()
+        county_key = (row.origin, row.prefecture, row.county, day)
+        county = self.flows_county.get(county_key)
+        if county is None:
+            county = self.flows_county[county_key] = Counter()
         for name, amount in amounts.items():
             province[name] += amount
             county[name] += amount
