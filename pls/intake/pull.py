@@ -18,6 +18,7 @@ import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.errors import NotFoundError
 
 STATUS = "Status"
 DESCRIPTION = "Description"
@@ -33,6 +34,9 @@ class Puller:
         self, client: Client, stream: str, durable: str, *, batch: int, expires: float = 5.0
     ) -> None:
         self.client = client
+        self.stream = stream
+        self.durable = durable
+        self._jetstream = client.jetstream(timeout=5)
         self.batch = batch
         self.expires = expires
         self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
@@ -66,9 +70,15 @@ class Puller:
         messages, self._arrived = self._arrived, []
         if self._problem is not None:
             problem, self._problem = self._problem, None
-            raise PullFailed(problem)
-        # A request lost with a connection never ends: it is asked again once it has expired.
-        if self._owed <= 0 or time.monotonic() - self._asked_at > self.expires + 1.0:
+            raise PullFailed(f"consumer {self.durable} on {self.stream}: {problem}")
+        if self._owed <= 0:
+            await self._ask()
+        elif time.monotonic() - self._asked_at > self.expires + 1.0:
+            # Unanswered past its expiry: lost with a connection, or the consumer is gone.
+            try:
+                await self._jetstream.consumer_info(self.stream, self.durable)
+            except NotFoundError:
+                raise PullFailed(f"consumer {self.durable} on {self.stream} is gone") from None
             await self._ask()
         return messages
 

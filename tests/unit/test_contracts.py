@@ -16,11 +16,13 @@ from cloudevents.v1.http import from_json as v1_from_json
 from contracts import generate
 from contracts.envelope import (
     ZERO_HASH,
+    CloudEvent,
     EnvelopeError,
     build_event,
     canonical_bytes,
     chain_hash,
     format_sequence,
+    parse_envelope,
     parse_event,
 )
 from contracts.events.base import EventData
@@ -293,6 +295,29 @@ def test_the_hash_chain_detects_changed_missing_and_reordered_events() -> None:
     assert chain([bodies[1], bodies[0], *bodies[2:]]) != honest
     altered = bodies[3].replace(b"00000000000000000004", b"00000000000000000005")
     assert chain([*bodies[:3], altered]) != honest
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"traceparent": None},
+        {"time": "2026-03-02T18:00:00.5+08:00"},
+        {"chainhash": "ab" * 32, "signature": "c2ln", "signingkey": "UKEY"},
+        {"time": "2026-03-02 10:00:00Z"},  # not as publishers write it: the model decides
+        {"sequence": "00000000000000000007", "extra": {"nested": [1, 2]}},
+    ],
+)
+def test_an_envelope_reads_the_same_however_it_is_checked(changes: dict[str, Any]) -> None:
+    value = orjson.loads(canonical_bytes(envelope(**changes)))
+    parsed = parse_envelope(value)
+    model = CloudEvent.model_validate(value)
+    assert parsed == model
+    assert parsed.model_dump_json() == model.model_dump_json()
+    assert parsed.extensions == model.extensions
+    assert parsed.model_fields_set == model.model_fields_set
+    assert parsed.time == model.time
+    assert parsed.time.utcoffset() == timedelta(0)
 
 
 # -- what a consumer refuses -----------------------------------------------------------------
