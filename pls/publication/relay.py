@@ -64,7 +64,10 @@ class BatchAcks:
             return
         ack = orjson.loads(answer)
         if "error" in ack:
-            self.failed(APIError.from_error(ack["error"]))
+            try:
+                APIError.from_error(ack["error"])  # raises the error class for the code
+            except APIError as error:
+                self.failed(error)
             return
         self.waiting.discard(reply)
         if ack.get("duplicate"):
