@@ -9,9 +9,9 @@ twice. It also appends a checkpoint event whenever one is due or asked for.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +31,18 @@ from pls.trust.keys import SigningKey
 from pls.trust.signing import sign_event
 
 log = structlog.get_logger(__name__)
+
+
+def stable_id(namespace: UUID, name: str) -> str:
+    """`str(uuid.uuid5(namespace, name))`, computed without building two UUID objects (the writer
+    names every event it publishes this way)."""
+    digest = bytearray(
+        hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass
@@ -83,6 +95,7 @@ class JournalWriter:
         self._stopping = threading.Event()
         self._checkpoint_requested = threading.Event()
         self._thread: threading.Thread | None = None
+        self._routes: dict[type[EventData], tuple[str, str]] = {}
         self.error: BaseException | None = None
 
     # -- what a service says -------------------------------------------------------------------
@@ -162,32 +175,45 @@ class JournalWriter:
     def _project(self, notifications: Sequence[Any]) -> None:
         journal = JournalCursor(**vars(self.journal))
         rows: list[tuple[Any, ...]] = []
+        recorded_at = datetime.now(UTC).isoformat()  # the batch is recorded in one transaction
         with self.db.transaction() as cursor:
             for notification in notifications:
                 domain_event = self.app.mapper.to_domain_event(notification)
                 self._process(domain_event, cursor)
-                for n, data in enumerate(self.translate(domain_event)):
-                    rows.append(self._journal_row(journal, data, domain_event, n))
+                published = self.translate(domain_event)
+                if published:
+                    self._journal_rows(journal, published, domain_event, recorded_at, rows)
             self.store.append(cursor, rows)
             position = notifications[-1].id
             self.store.save_position(cursor, PROJECTION, position)
         self._advance(journal, position)
 
-    def _journal_row(
-        self, journal: JournalCursor, data: EventData, domain_event: Any, n: int
-    ) -> tuple[Any, ...]:
-        journal.sequence += 1
+    def _journal_rows(
+        self,
+        journal: JournalCursor,
+        published: Sequence[EventData],
+        domain_event: Any,
+        recorded_at: str,
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        subject = str(domain_event.originator_id)
+        traceparent = getattr(domain_event, "traceparent", None)
         # Stable ids: the same domain event always publishes under the same ids.
-        name = f"{self.origin}/{domain_event.originator_id}/{domain_event.originator_version}"
-        event_id = str(uuid.uuid5(self.namespace, name if n == 0 else f"{name}/{n}"))
-        return self._entry(
-            journal,
-            data,
-            str(domain_event.originator_id),
-            event_id,
-            domain_event.timestamp,
-            getattr(domain_event, "traceparent", None),
-        )
+        name = f"{self.origin}/{subject}/{domain_event.originator_version}"
+        for n, data in enumerate(published):
+            journal.sequence += 1
+            event_id = stable_id(self.namespace, name if n == 0 else f"{name}/{n}")
+            rows.append(
+                self._entry(
+                    journal,
+                    data,
+                    subject,
+                    event_id,
+                    domain_event.timestamp,
+                    traceparent,
+                    recorded_at,
+                )
+            )
 
     def _entry(
         self,
@@ -197,8 +223,8 @@ class JournalWriter:
         event_id: str,
         moment: datetime,
         traceparent: str | None,
+        recorded_at: str,
     ) -> tuple[Any, ...]:
-        event_type = REGISTRY.of(data)
         event = build_event(
             data,
             origin=self.origin,
@@ -214,15 +240,24 @@ class JournalWriter:
         )
         body = canonical_bytes(sign_event(event, self.signer))
         journal.running_hash = chain_hash(journal.running_hash, body)
+        nats_subject, type_name = self._routing(type(data))
         return (
             journal.sequence,
             event_id,
-            event_type.subject(self.origin),
-            event_type.name,
+            nats_subject,
+            type_name,
             body,
             journal.running_hash,
-            datetime.now(UTC).isoformat(),
+            recorded_at,
         )
+
+    def _routing(self, model: type[EventData]) -> tuple[str, str]:
+        """The NATS subject and CloudEvents type of an event model (looked up once per model)."""
+        routing = self._routes.get(model)
+        if routing is None:
+            event_type = REGISTRY.for_model(model)
+            routing = self._routes[model] = (event_type.subject(self.origin), event_type.name)
+        return routing
 
     def _advance(self, journal: JournalCursor, position: int) -> None:
         appended = journal.sequence > self.journal.sequence
@@ -250,8 +285,9 @@ class JournalWriter:
             through_sequence=journal.sequence, running_hash=journal.running_hash
         )
         journal.sequence += 1
-        event_id = str(uuid.uuid5(self.namespace, f"{self.origin}/checkpoint/{journal.sequence}"))
-        row = self._entry(journal, data, self.origin, event_id, datetime.now(UTC), None)
+        event_id = stable_id(self.namespace, f"{self.origin}/checkpoint/{journal.sequence}")
+        now = datetime.now(UTC)
+        row = self._entry(journal, data, self.origin, event_id, now, None, now.isoformat())
         with self.db.transaction() as cursor:
             self.store.append(cursor, [row])
         journal.checkpointed_through = journal.sequence
