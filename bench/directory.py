@@ -2,7 +2,7 @@
 queries over HTTP at national scale, each beside a naive full-scan baseline on the same data.
 
     python bench/directory.py                      # one million organizations (make bench)
-    python bench/directory.py --quick               # 10,000 organizations (make bench-quick)
+    python bench/directory.py --quick               # 5,000 organizations (make bench-quick)
 
 Loading runs the directory's own intake and projection over contract CloudEvents (the generator's
 time is not counted); the hub's loading rate is measured the same way on case events. Queries go
@@ -276,11 +276,11 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="10,000 organizations, fewer questions (make bench-quick)",
+        help="5,000 organizations, fewer questions (make bench-quick)",
     )
     args = parser.parse_args()
     if args.quick:
-        args.organizations, args.questions, args.baseline_questions = 10_000, 100, 10
+        args.organizations, args.questions, args.baseline_questions = 5_000, 100, 10
         args.hub_events = 20_000
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pls-bench-"))

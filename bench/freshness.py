@@ -1,7 +1,7 @@
 """Freshness benchmark: a command accepted at a province node to its event in the national view.
 
     python -m bench.freshness            # make bench: 60 s at 1,000 commands/s over 32 provinces
-    python -m bench.freshness --quick    # make bench-quick: 8 provinces, 250/s, 10 s
+    python -m bench.freshness --quick    # make bench-quick: 4 provinces, 125/s, 6 s
 
 The federation runs as `pls up --provinces all` runs it (without the traffic simulator): a
 nats-server, 32 province nodes (each with its relay), the hub, the directory and complaints
@@ -530,7 +530,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--quick", action="store_true", help="8 provinces at 250/s for 10 s (the same rate each)"
+        "--quick", action="store_true", help="4 provinces at 125/s for 6 s (the same rate each)"
     )
     parser.add_argument("--rate", type=float, default=1000.0, help="commands/s offered in all")
     parser.add_argument("--seconds", type=float, default=None)
@@ -543,9 +543,9 @@ if __name__ == "__main__":
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()
     if arguments.quick and arguments.provinces == 32 and arguments.rate == 1000.0:
-        arguments.provinces, arguments.rate = 8, 250.0
+        arguments.provinces, arguments.rate = 4, 125.0
     if arguments.seconds is None:
-        arguments.seconds = 10.0 if arguments.quick else 60.0
+        arguments.seconds = 6.0 if arguments.quick else 60.0
     if arguments.idle is None:
-        arguments.idle = 5.0 if arguments.quick else 30.0
+        arguments.idle = 3.0 if arguments.quick else 30.0
     report(main(arguments), arguments.json)

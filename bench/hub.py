@@ -1,7 +1,7 @@
 """Ministry hub benchmark: signed province events into the national read model, and its rebuild.
 
     python bench/hub.py                 # make bench: 200,000 events live, rebuild from 1,000,000
-    python bench/hub.py --quick         # make bench-quick: 12,000 live, rebuild from 40,000
+    python bench/hub.py --quick         # make bench-quick: 8,000 live, rebuild from 24,000
 
 Several province streams on a private nats-server (the federation's trust and credentials) are
 filled with signed case events (opened, accepted, assigned, concluded, rated, some rejected) and
@@ -548,7 +548,7 @@ if __name__ == "__main__":
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()
     if arguments.events is None:
-        arguments.events = 12_000 if arguments.quick else 200_000
+        arguments.events = 8_000 if arguments.quick else 200_000
     if arguments.rebuild_events is None:
-        arguments.rebuild_events = 40_000 if arguments.quick else 1_000_000
+        arguments.rebuild_events = 24_000 if arguments.quick else 1_000_000
     report(asyncio.run(main(arguments)), arguments.json)

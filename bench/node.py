@@ -1,7 +1,7 @@
 """Province node benchmark: commands over HTTP from 64 concurrent clients, beside a trivial route.
 
     python bench/node.py            # make bench: 45 s of commands, 15 s of the trivial route
-    python bench/node.py --quick    # make bench-quick: 6 s and 4 s
+    python bench/node.py --quick    # make bench-quick: 4 s and 3 s
 
 A real `pls node` process (uvicorn, its relay publishing to a private nats-server, the
 federation's trust) is started as `pls up` starts it. Load comes from other processes (httpx
@@ -426,7 +426,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="6 s of commands, 4 s trivial")
+    parser.add_argument("--quick", action="store_true", help="4 s of commands, 3 s trivial")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--seconds", type=float, default=None)
@@ -439,9 +439,9 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     quick = arguments.quick
     if arguments.seconds is None:
-        arguments.seconds = 6.0 if quick else 45.0
+        arguments.seconds = 4.0 if quick else 45.0
     if arguments.trivial_seconds is None:
-        arguments.trivial_seconds = 4.0 if quick else 15.0
+        arguments.trivial_seconds = 3.0 if quick else 15.0
     if arguments.warmup is None:
         arguments.warmup = 2.0 if quick else 5.0
     report(main(arguments), arguments.json)

@@ -1,7 +1,7 @@
 """Benchmark of the ministry hub's national queries as the read model grows to 10 million events.
 
     python -m bench.queries                 # 10 million events (make bench)
-    python -m bench.queries --quick         # 100 thousand events, about 20 s
+    python -m bench.queries --quick         # 50 thousand events, about 20 s
 
 Case events of all 32 provinces, in their real counties, with the simulator's service, channel,
 outcome, rating and timing distributions (pls/simulator/calibration.py) over a year that ends
@@ -519,7 +519,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--quick", action="store_true", help="100k events, 60 questions per kind")
+    parser.add_argument("--quick", action="store_true", help="50k events, 60 questions per kind")
     parser.add_argument("--days", type=float, default=365.0, help="the period the events cover")
     parser.add_argument("--questions", type=int, default=300, help="per kind of query")
     parser.add_argument("--batch", type=int, default=HubSettings().max_batch)
@@ -528,7 +528,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     if args.quick:
-        args.events, args.questions = min(args.events, 100_000), min(args.questions, 60)
+        args.events, args.questions = min(args.events, 50_000), min(args.questions, 60)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pls-bench-queries-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Relay benchmark: a province node's stored events to JetStream, beside raw nats-py publishing.
 
     python bench/relay.py --events 200000     # make bench
-    python bench/relay.py --quick             # 10,000 events (make bench-quick)
+    python bench/relay.py --quick             # 6,000 events (make bench-quick)
 
 The node's event store is filled first (not timed). Then, measured:
 - journal writer: notification log → signed, numbered, hash-chained journal (one transaction a batch);
@@ -191,8 +191,8 @@ if __name__ == "__main__":
     )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--quick", action="store_true", help="10,000 events (make bench-quick)")
+    parser.add_argument("--quick", action="store_true", help="6,000 events (make bench-quick)")
     arguments = parser.parse_args()
     if arguments.quick:
-        arguments.events = 10_000
+        arguments.events = 6_000
     report(asyncio.run(main(arguments)), arguments.json)
