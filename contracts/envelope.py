@@ -85,7 +85,8 @@ def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a `Z`, so equal instants have equal text."""
     if moment.tzinfo is None:
         raise ValueError("event times must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: the same text at a fraction of the cost, for every event written
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def build_event(

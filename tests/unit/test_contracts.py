@@ -22,6 +22,7 @@ from contracts.envelope import (
     canonical_bytes,
     chain_hash,
     format_sequence,
+    format_time,
     parse_envelope,
     parse_event,
 )
@@ -318,6 +319,20 @@ def test_an_envelope_reads_the_same_however_it_is_checked(changes: dict[str, Any
     assert parsed.model_fields_set == model.model_fields_set
     assert parsed.time == model.time
     assert parsed.time.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+        datetime(2026, 3, 2, 18, 0, 0, 5, tzinfo=timezone(timedelta(hours=8))),
+        datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_event_times_are_written_in_utc_with_microseconds_and_a_z(moment: datetime) -> None:
+    text = format_time(moment)
+    assert text == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert datetime.fromisoformat(text) == moment
 
 
 # -- what a consumer refuses -----------------------------------------------------------------
