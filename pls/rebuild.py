@@ -35,8 +35,7 @@ from contracts.subjects import stream_name
 from pls.intake.applier import Applier, Projection
 from pls.intake.backfill import JournalClient
 from pls.intake.intake import Batch, Delivery, Intake, Prepared, SourceState
-from pls.intake.pull import Puller
-from pls.intake.streams import stream_position_of
+from pls.intake.pull import Puller, stream_sequence_of
 from pls.intake.tracking import DEAD_LETTER_FIELDS, SOURCE_FIELDS, load_sources, upsert
 from pls.sqlstore import Database, SwappableDatabase, open_database
 from pls.trust.registry import FederationRegistry
@@ -364,7 +363,7 @@ class Rebuilder:
                     break
                 deliveries = []
                 for message in messages:
-                    position = stream_position_of(message.reply)[1]
+                    position = stream_sequence_of(message.reply)
                     if position > last:
                         break
                     deliveries.append(

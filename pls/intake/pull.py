@@ -18,11 +18,18 @@ import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.api import Header
 from nats.js.errors import NotFoundError
 
-STATUS = "Status"
-DESCRIPTION = "Description"
 REQUEST_TIMEOUT = "408"  # the request expired: it is over, ask again
+
+
+def stream_sequence_of(reply: str) -> int:
+    """The stream sequence of a JetStream delivery, from its reply subject:
+    `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`, or
+    with `<domain>.<account hash>` after `ACK` and a token at the end."""
+    tokens = reply.split(".")
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
 
 
 class PullFailed(RuntimeError):
@@ -89,10 +96,12 @@ class Puller:
 
     async def _received(self, message: Msg) -> None:
         headers = message.headers
-        if not message.data and headers and STATUS in headers:
+        if not message.data and headers and Header.STATUS in headers:
             self._owed = 0  # that request is over
-            if headers[STATUS] != REQUEST_TIMEOUT:
-                self._problem = f"{headers[STATUS]} {headers.get(DESCRIPTION, '')}".strip()
+            if headers[Header.STATUS] != REQUEST_TIMEOUT:
+                self._problem = (
+                    f"{headers[Header.STATUS]} {headers.get(Header.DESCRIPTION, '')}".strip()
+                )
             self._ready.set()
             return
         self._arrived.append(message)

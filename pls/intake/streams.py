@@ -22,7 +22,7 @@ from prometheus_client import Gauge
 
 from contracts.subjects import stream_name
 from pls.intake.intake import Delivery
-from pls.intake.pull import Puller
+from pls.intake.pull import Puller, stream_sequence_of
 from pls.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -138,12 +138,13 @@ class StreamConsumers:
 
     @staticmethod
     def _delivery(origin: str, message: Msg) -> Delivery:
+        sequence = stream_sequence_of(message.reply)
         return Delivery(
             origin=origin,
             subject=message.subject,
             body=message.data,
-            stream_sequence=stream_position_of(message.reply)[1],
-            handle=message,
+            stream_sequence=sequence,
+            handle=(origin, sequence, message),
         )
 
     async def _watch_pending(self) -> None:
@@ -169,24 +170,14 @@ class StreamConsumers:
             await asyncio.sleep(self.watch_every)
 
 
-def stream_position_of(reply: str) -> tuple[str, int]:
-    """The stream and stream sequence of a JetStream delivery, from its reply subject:
-    `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`, or
-    with `<domain>.<account hash>` after `ACK` and a token at the end."""
-    tokens = reply.split(".")
-    if len(tokens) == 9:
-        return tokens[2], int(tokens[5])
-    return tokens[4], int(tokens[7])
-
-
-async def acknowledge(handles: list[Msg]) -> None:
+async def acknowledge(handles: list[tuple[str, int, Msg]]) -> None:
     """Acknowledge what was committed: the latest delivery of each stream acknowledges every
-    earlier one. A lost ack only means a redelivery that is then dropped as a duplicate."""
+    earlier one. A lost ack only means a redelivery that is then dropped as a duplicate.
+    Each handle is (origin, stream sequence, message), as `StreamConsumers` delivers them."""
     latest: dict[str, tuple[int, Msg]] = {}
-    for message in handles:
-        stream, sequence = stream_position_of(message.reply)
-        if sequence >= latest.get(stream, (0, message))[0]:
-            latest[stream] = (sequence, message)
+    for origin, sequence, message in handles:
+        if sequence >= latest.get(origin, (0, message))[0]:
+            latest[origin] = (sequence, message)
     for _, message in latest.values():
         with contextlib.suppress(Exception):
             await message.ack()

@@ -20,6 +20,7 @@ import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import Header
 from nats.js.errors import APIError, NoStreamResponseError
 from prometheus_client import Counter, Gauge
 
@@ -316,7 +317,7 @@ class Relay:
         acks = self._acks
         if acks is None:
             return
-        if msg.headers and msg.headers.get("Status") == NO_RESPONDERS:
+        if msg.headers and msg.headers.get(Header.STATUS) == NO_RESPONDERS:
             acks.failed(NoStreamResponseError())
             return
         acks.acknowledged(msg.subject, msg.data)
