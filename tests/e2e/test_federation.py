@@ -81,9 +81,13 @@ def run_lifecycle(client: httpx.Client, node: str, county: str, n: int, *, key: 
     assert post(client, f"{node}/v1/cases/{case}/accept").status_code == 200
     if n % 3 == 0:
         return case
-    agency = client.get(f"{node}/v1/agencies", params={"agency_type": "legal_aid_centre"}).json()[
-        "contents"
-    ][0]["id"]
+    agency = wait_sync(
+        lambda: client.get(
+            f"{node}/v1/agencies", params={"agency_type": "legal_aid_centre"}
+        ).json()["contents"],
+        20,
+        f"a seeded legal aid centre listed by {node}",
+    )[0]["id"]
     assert post(client, f"{node}/v1/cases/{case}/assign", {"agency_id": agency}).status_code == 200
     assert post(client, f"{node}/v1/cases/{case}/start").status_code == 200
     assert (
@@ -244,6 +248,8 @@ def test_bad_requests_get_clear_4xx_and_change_nothing(federation: Federation) -
 
 def test_killing_the_hub_or_a_node_changes_no_national_total(federation: Federation) -> None:
     with client_for(federation) as client:
+        for province in PROVINCES:  # the lifecycles assign cases to these
+            register_agency(client, federation.node_url(province), COUNTIES[province][0])
         wait_sync(
             lambda: hub_matches_provinces(client, federation), 30, "settled before the faults"
         )
