@@ -295,8 +295,16 @@ class Rebuilder:
         for origin in self.origins:
             if self.journal is not None and self.journal.knows(origin):
                 self.heads[origin] = (await self.journal.head(origin)).sequence
+        # A projection that keeps views derived from its other tables (pre-aggregated counts)
+        # may make them once at the end of a bulk load instead of batch by batch.
+        begin = getattr(self.projection, "begin_bulk_load", None)
+        end = getattr(self.projection, "end_bulk_load", None)
+        if begin is not None:
+            await asyncio.to_thread(begin)
         for origin in self.origins:
             await self.rebuild(origin)
+        if end is not None:
+            await asyncio.to_thread(end)
         return dict(self.intake.sources)
 
     async def rebuild(self, origin: str) -> None:

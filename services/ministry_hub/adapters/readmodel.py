@@ -218,6 +218,25 @@ class NationalReadModel:
         self.db = db
         db.executescript(schema(db.dialect))
         self._fill_derived()
+        self.deferring = False  # derived tables left to `derive` (bulk loading)
+
+    def defer_derived(self) -> None:
+        """Bulk loading (a rebuild): from now on only the tables the others are derived from are
+        written, batch by batch, and `derive` fills the derived ones once, at the end, in SQL.
+        Meanwhile the derived tables are empty, so a load that stops half way gets them filled
+        when the read model is next opened."""
+        with self.db.transaction() as cursor:
+            for table in DERIVED:
+                cursor.execute(f"DELETE FROM {table}")
+        self.deferring = True
+
+    def derive(self) -> None:
+        """Fill every derived table from what it is derived from; batches maintain them again."""
+        with self.db.transaction() as cursor:
+            for table, fill in DERIVED.items():
+                cursor.execute(f"DELETE FROM {table}")
+                cursor.execute(fill)
+        self.deferring = False
 
     def _fill_derived(self) -> None:
         """Fill each derived table that is empty while what it is derived from is not."""
@@ -347,6 +366,41 @@ class NationalReadModel:
             ),
             [(*k, n) for k, n in rollup.items() if n],
         )
+        cursor.executemany(
+            upsert(
+                "flows_province",
+                ("origin", "day", "service_type", *FLOW_FIELDS),
+                ("origin", "day", "service_type"),
+                add=FLOW_FIELDS,
+            ),
+            [(*k, *(c[f] for f in FLOW_FIELDS)) for k, c in changes.flows_province.items()],
+        )
+        self._write_flows(
+            cursor, "flows_county", ("origin", "prefecture", "county", "day"), changes.flows_county
+        )
+        cursor.executemany(
+            upsert("deadlines", DEADLINE_FIELDS, ("case_key", "rule_id")),
+            [
+                (
+                    *(getattr(d, f) for f in DEADLINE_FIELDS[:-1]),
+                    None if d.met is None else int(d.met),
+                )
+                for d in changes.deadlines.values()
+            ],
+        )
+        cursor.executemany(
+            "DELETE FROM deadlines WHERE case_key = ? AND rule_id = ?",
+            sorted(changes.dropped_deadlines),
+        )
+        if not self.deferring:
+            self._write_derived(cursor, changes, rollup)
+        self._write_agencies(cursor, changes)
+        tracking.write_tracking(cursor, dead_letters, sources)
+
+    def _write_derived(
+        self, cursor: Cursor, changes: Changes, rollup: Mapping[tuple[str, ...], int]
+    ) -> None:
+        """The batch's changes to the tables derived from others (see `DERIVED`)."""
         national: Counter[tuple[str, ...]] = Counter()
         for key, n in rollup.items():
             national[key[1:]] += n
@@ -358,15 +412,6 @@ class NationalReadModel:
                 add=("n",),
             ),
             [(*k, n) for k, n in national.items() if n],
-        )
-        cursor.executemany(
-            upsert(
-                "flows_province",
-                ("origin", "day", "service_type", *FLOW_FIELDS),
-                ("origin", "day", "service_type"),
-                add=FLOW_FIELDS,
-            ),
-            [(*k, *(c[f] for f in FLOW_FIELDS)) for k, c in changes.flows_province.items()],
         )
         self._write_flows(
             cursor,
@@ -386,23 +431,6 @@ class NationalReadModel:
             ("origin", "prefecture", "day"),
             _rollup(changes.flows_county, lambda k: (k[0], k[1], k[3])),
         )
-        self._write_flows(
-            cursor, "flows_county", ("origin", "prefecture", "county", "day"), changes.flows_county
-        )
-        cursor.executemany(
-            upsert("deadlines", DEADLINE_FIELDS, ("case_key", "rule_id")),
-            [
-                (
-                    *(getattr(d, f) for f in DEADLINE_FIELDS[:-1]),
-                    None if d.met is None else int(d.met),
-                )
-                for d in changes.deadlines.values()
-            ],
-        )
-        cursor.executemany(
-            "DELETE FROM deadlines WHERE case_key = ? AND rule_id = ?",
-            sorted(changes.dropped_deadlines),
-        )
         by_province: Counter[tuple[str, ...]] = Counter()
         for key, n in changes.open_deadlines.items():
             by_province[(key[0], key[3], key[4])] += n
@@ -419,8 +447,6 @@ class NationalReadModel:
                 f"DELETE FROM {table} WHERE {' AND '.join(f'{c} = ?' for c in columns)} AND n = 0",
                 [k for k, n in moved.items() if n < 0],
             )
-        self._write_agencies(cursor, changes)
-        tracking.write_tracking(cursor, dead_letters, sources)
 
     @staticmethod
     def _write_flows(

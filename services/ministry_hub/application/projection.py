@@ -7,7 +7,7 @@ by the read model, which is what makes each event count exactly once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import singledispatchmethod
 from typing import Any
 
@@ -17,7 +17,7 @@ from contracts.events import case as ce
 from contracts.events import complaint as cpe
 from contracts.events.base import EventData
 from pls import divisions
-from pls.deadlines import Milestone, RuleBook, WorkingCalendar, due_at
+from pls.deadlines import DeadlineRule, Milestone, RuleBook, WorkingCalendar, due_at, local_date
 from pls.dispatch import Dispatch
 from pls.intake.intake import Applicable, Batch, DeadLetter, SourceState
 from services.ministry_hub.adapters.readmodel import NationalReadModel
@@ -41,6 +41,18 @@ class NationalProjection:
         self.readmodel = readmodel
         self.rules = rules
         self.calendar = calendar
+        # When a rule's period runs out depends only on the day it started (China time): worked
+        # out once per rule and day, not for every case opened that day.
+        self._due: dict[tuple[int, date], str] = {}
+
+    def _due_at(self, rule: DeadlineRule, at: datetime) -> str:
+        key = (id(rule), local_date(at))  # rules live as long as the rule book
+        due = self._due.get(key)
+        if due is None:
+            if len(self._due) >= 100_000:
+                self._due.clear()
+            due = self._due[key] = due_at(rule, at, self.calendar).isoformat()
+        return due
 
     def sources(self) -> list[SourceState]:
         return self.readmodel.sources()
@@ -48,6 +60,13 @@ class NationalProjection:
     def reset(self, origin: str) -> SourceState:
         """Forget one origin's rows, so that its history can be applied again from its journal."""
         return self.readmodel.reset(origin)
+
+    def begin_bulk_load(self) -> None:
+        """A rebuild starts: the pre-aggregated views are made once at its end, not per batch."""
+        self.readmodel.defer_derived()
+
+    def end_bulk_load(self) -> None:
+        self.readmodel.derive()
 
     def commit(self, batch: Batch) -> None:
         """Apply a batch and record it, with the sources' positions, in one transaction."""
@@ -100,7 +119,7 @@ class NationalProjection:
                 county=row.county,
                 service_type=row.service_type,
                 started_at=at.isoformat(),
-                due_at=due_at(rule, at, self.calendar).isoformat(),
+                due_at=self._due_at(rule, at),
             )
             changes.open_deadline(deadline, 1)
 
