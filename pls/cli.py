@@ -363,8 +363,17 @@ def hub_rebuild(
     hub_url: Annotated[
         str | None, typer.Option(help="The running hub that swaps it in (default: from settings).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes to rebuild in, the provinces dealt out over them "
+            "(default: one a core, at most 4).",
+        ),
+    ] = None,
 ) -> None:
     """Rebuild the national read model beside the live one, then swap it in atomically."""
+    from pls.rebuild_command import default_workers
     from services.ministry_hub.entrypoints.rebuild import rebuild_hub
 
     code = rebuild_hub(
@@ -374,6 +383,7 @@ def hub_rebuild(
         swap=swap,
         keep_previous=keep_previous,
         hub_url=hub_url,
+        workers=workers or default_workers(),
     )
     if code:
         raise typer.Exit(code)

@@ -42,6 +42,11 @@ from pls.trust.registry import FederationRegistry
 
 log = structlog.get_logger(__name__)
 
+# SQLite page cache of a read model being rebuilt: it mostly writes new pages and reads back what
+# it wrote a moment ago, which the operating system's page cache holds anyway. Measured over a
+# million events, 8 MB rebuilds as fast as 64 MB, and each rebuild process stays smaller.
+REBUILD_CACHE_MB = 8
+
 
 @dataclass(frozen=True)
 class Store:
@@ -67,8 +72,8 @@ class Store:
     def describe(self) -> str:
         return f"schema {self.schema}" if self.is_postgres else str(self.path)
 
-    def open(self) -> Database:
-        return open_database(self.url, schema=self.schema)
+    def open(self, *, cache_mb: int = 64) -> Database:
+        return open_database(self.url, schema=self.schema, cache_mb=cache_mb)
 
     def exists(self) -> bool:
         if not self.is_postgres:
@@ -186,6 +191,62 @@ def put_tables_in_place(
     fresh.drop()
 
 
+def split_origins(origins: Sequence[str], parts: int) -> list[list[str]]:
+    """Origins dealt into at most `parts` groups, none empty, in their order (round robin)."""
+    parts = max(1, min(parts, len(origins)))
+    return [list(origins[i::parts]) for i in range(parts)]
+
+
+def absorb_tables(fresh: Store, shard: Store, tables: Sequence[str]) -> None:
+    """Add the rows of `tables` of a read model rebuilt from other origins (a shard of the same
+    rebuild) to the fresh one's, in one transaction, and delete the shard. Every row of these
+    tables belongs to one origin, so the two sets of rows never meet. A serial `id` column is
+    left for the fresh read model to number. Neither may be written meanwhile."""
+    for table in tables:
+        _check_schema(table)
+    if fresh.is_postgres:
+        import psycopg
+
+        for name in (fresh.schema, shard.schema):
+            _check_schema(name)
+        with psycopg.connect(fresh.url) as connection, connection.transaction():
+            for table in tables:
+                rows = connection.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                    "AND table_name = %s ORDER BY ordinal_position",
+                    (fresh.schema, table),
+                ).fetchall()
+                columns = ", ".join(row[0] for row in rows if row[0] != "id")
+                connection.execute(
+                    f"INSERT INTO {fresh.schema}.{table} ({columns}) "
+                    f"SELECT {columns} FROM {shard.schema}.{table}"
+                )
+        shard.drop()
+        return
+    database = sqlite3.connect(fresh.path, timeout=60, isolation_level=None)
+    try:
+        database.execute("ATTACH DATABASE ? AS shard", (str(shard.path),))
+        database.execute("BEGIN IMMEDIATE")
+        try:
+            for table in tables:
+                columns = ", ".join(
+                    row[1]
+                    for row in database.execute(f"PRAGMA shard.table_info({table})")
+                    if row[1] != "id"
+                )
+                database.execute(
+                    f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM shard.{table}"
+                )
+        except BaseException:
+            database.execute("ROLLBACK")
+            raise
+        database.execute("COMMIT")
+        database.execute("DETACH DATABASE shard")
+    finally:
+        database.close()
+    shard.drop()
+
+
 def positions(db: Database) -> dict[str, SourceState]:
     return {state.origin: state for state in load_sources(db)}
 
@@ -254,13 +315,15 @@ class Rebuilder:
         *,
         journal: JournalClient | None = None,
         bus: Client | None = None,
-        batch_size: int = 2000,
-        page_size: int = 2000,
+        batch_size: int = 1000,
+        page_size: int = 1000,
         interested_in: Callable[[str], bool] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         registry: FederationRegistry | None = None,
+        finish_bulk_load: bool = True,
     ) -> None:
         self.projection = projection
+        self.finish_bulk_load = finish_bulk_load
         self.origins = origins
         self.journal = journal
         self.bus = bus
@@ -298,7 +361,7 @@ class Rebuilder:
         # A projection that keeps views derived from its other tables (pre-aggregated counts)
         # may make them once at the end of a bulk load instead of batch by batch.
         begin = getattr(self.projection, "begin_bulk_load", None)
-        end = getattr(self.projection, "end_bulk_load", None)
+        end = getattr(self.projection, "end_bulk_load", None) if self.finish_bulk_load else None
         if begin is not None:
             await asyncio.to_thread(begin)
         for origin in self.origins:

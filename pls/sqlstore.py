@@ -85,8 +85,11 @@ class SQLiteDatabase(Database):
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "NORMAL", cache_mb: int = 64
+    ) -> None:
         self.path = str(path)
+        self._cache_kib = cache_mb * 1024
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous
@@ -119,7 +122,7 @@ class SQLiteDatabase(Database):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA synchronous={self._synchronous}")
         connection.execute("PRAGMA foreign_keys=OFF")
-        connection.execute("PRAGMA cache_size=-65536")
+        connection.execute(f"PRAGMA cache_size=-{self._cache_kib}")
         connection.execute("PRAGMA temp_store=MEMORY")
         return connection
 
@@ -275,12 +278,15 @@ class SwappableDatabase(Database):
         self.inner.close()
 
 
-def open_database(url: str, *, schema: str, synchronous: str = "NORMAL") -> Database:
-    """`postgresql://...` opens PostgreSQL (in `schema`); anything else is a SQLite file path."""
+def open_database(
+    url: str, *, schema: str, synchronous: str = "NORMAL", cache_mb: int = 64
+) -> Database:
+    """`postgresql://...` opens PostgreSQL (in `schema`); anything else is a SQLite file path
+    (with a page cache of up to `cache_mb` a connection)."""
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url, schema)
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
-    return SQLiteDatabase(path, synchronous=synchronous)
+    return SQLiteDatabase(path, synchronous=synchronous, cache_mb=cache_mb)
 
 
 def eventsourcing_env(url: str, schema: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ SCHEMA = [
         reason TEXT NOT NULL, body BLOB NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS dead_letters_origin ON dead_letters (origin, id)",
 ]
+TABLES = ("sources", "dead_letters")
 
 SOURCE_FIELDS = (
     "origin",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -156,3 +159,105 @@ def test_pls_hub_rebuild_without_a_running_hub_puts_it_in_place(
             hub.runtime.readmodel.db.close()
     finally:
         node.stop_http()
+
+
+def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table of a read model, row by row, but for what says when it was written."""
+    connection = sqlite3.connect(path)
+    try:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+        rows = {}
+        for table in tables:
+            columns = [
+                row[1]
+                for row in connection.execute(f"PRAGMA table_info({table})")
+                if row[1] not in ("id", "received_at", "last_applied_at", "checkpoint_at")
+            ]
+            rows[table] = sorted(
+                connection.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall(),
+                key=repr,
+            )
+        return rows
+    finally:
+        connection.close()
+
+
+def test_a_rebuild_in_two_processes_makes_the_same_read_model_as_one(
+    tmp_path: Path, nats_server, trust
+) -> None:
+    """The provinces are dealt out over the processes; what they rebuilt is added up into one
+    read model, row for row the one a single process makes, the stream's gaps filled from the
+    journals in either."""
+    places = {"360000": "360102", "410000": "410102", "450000": "450102"}
+    nodes = {
+        province: Node.build(tmp_path / f"node-{province}", province, nats_server.url, trust)
+        for province in places
+    }
+    var_dir = tmp_path / "var"
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "ministry-hub.jwt").write_text(trust.service_token("ministry-hub"))
+    manifest = {
+        "var_dir": str(var_dir),
+        "nats": {"url": nats_server.url},
+        "hub": {"url": "http://127.0.0.1:9"},
+        "provinces": {p: {"url": n.serve_http().url} for p, n in nodes.items()},
+        "trust": {
+            "registry": str(trust.registry_path),
+            "nats_credentials": str(trust.creds("ministry-hub").parent),
+            "tokens": str(tokens),
+        },
+    }
+    federation_file = tmp_path / "federation.json"
+    federation_file.write_text(json.dumps(manifest))
+    try:
+        for n, (province, county) in enumerate(places.items()):
+            node = nodes[province]
+            node.open_cases(8 + 3 * n, county)
+            node.open_cases(4, county, service_type="mediation", conclude=False)
+            wait_sync(lambda node=node: node.runtime.relay.position >= node.head() > 0, 20)
+
+        async def lose_history() -> None:
+            async with jetstream(nats_server.url, trust) as js:
+                for sequence in (3, 4, 9):  # the rebuild finds these in the journal
+                    await js.delete_msg(stream_name("410000"), sequence)
+
+        asyncio.run(lose_history())
+        rebuilt = var_dir / "hub" / "national.db.rebuild"
+        made = {}
+        for workers in (1, 2):
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pls.cli",
+                    "hub",
+                    "rebuild",
+                    "--federation",
+                    str(federation_file),
+                    "--no-swap",
+                    "--workers",
+                    str(workers),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert ("in 2 processes" in done.stdout) == (workers == 2), done.stdout
+            made[workers] = _rows(rebuilt)
+        assert not list(rebuilt.parent.glob("*shard*")), "a shard was left behind"
+        assert made[1] == made[2]
+        cases = made[2]["cases"]
+        assert {row[1] for row in cases} == set(places)  # origin
+        assert len(cases) == sum(8 + 3 * n + 4 for n in range(3))
+        assert made[2]["national_counts"], "the derived views were made"
+    finally:
+        for node in nodes.values():
+            node.stop_http()

@@ -20,9 +20,10 @@ from contracts.events import complaint as cpe
 from contracts.events.base import EventData
 from pls.deadlines import DEFAULT_RULES, WorkingCalendar, load_rules
 from pls.intake.intake import Applicable, Batch, Delivery, Intake
+from pls.rebuild import Store, absorb_tables
 from pls.sqlstore import SQLiteDatabase, open_database
 from services.ministry_hub.adapters.queries import NationalQueries, Scope
-from services.ministry_hub.adapters.readmodel import DERIVED, NationalReadModel
+from services.ministry_hub.adapters.readmodel import DERIVED, SHARD_TABLES, NationalReadModel
 from services.ministry_hub.application.projection import NationalProjection
 from services.ministry_hub.domain.national import FLOW_FIELDS
 from services.ministry_hub.entrypoints.api.national import summarise
@@ -583,6 +584,66 @@ def test_a_bulk_load_makes_the_pre_aggregated_tables_once_at_its_end(any_hub: Hu
     _random_history(any_hub, seed=6)  # batch by batch again
     assert q("SELECT COUNT(*) FROM cases")[0][0] > 150
     _assert_aggregates_match_rows(any_hub)
+
+
+class _Only:
+    """A projection that is given only the events of some origins (one process's share)."""
+
+    def __init__(self, projection: NationalProjection, origins: set[str]) -> None:
+        self.projection, self.origins = projection, origins
+
+    def commit(self, batch: Batch) -> None:
+        self.projection.commit(Batch(events=[e for e in batch.events if e.origin in self.origins]))
+
+
+def test_a_shard_of_other_provinces_adds_up_to_the_read_model_of_them_all(
+    backend: tuple[str, str],
+) -> None:
+    """A rebuild in two processes: a read model of some provinces and a shard of the others,
+    each bulk loaded; once the shard's rows are added in and the views derived, every table is
+    row for row the one a single read model of all of them holds."""
+    url, schema = backend
+    whole, fresh = Store(url, schema), Store(url, schema).beside("rebuild")
+    shard = fresh.beside("shard1")
+    shares = {fresh: {GD}, shard: {"110000", "650000"}}
+    models = {}
+    for store in (whole, fresh, shard):
+        store.drop()
+        db = store.open()
+        readmodel = NationalReadModel(db)
+        projection = NationalProjection(readmodel, load_rules(DEFAULT_RULES), WorkingCalendar())
+        hub = Hub(readmodel, projection, NationalQueries(readmodel))
+        if store in shares:
+            projection.begin_bulk_load()
+            hub = replace(hub, projection=_Only(projection, shares[store]))  # type: ignore[arg-type]
+        _random_history(hub)
+        db.close()
+        models[store] = readmodel
+    absorb_tables(fresh, shard, SHARD_TABLES)
+    assert not shard.exists()
+
+    def rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+        db = store.open()
+        try:
+            readmodel = NationalReadModel(db)
+            if store == fresh:
+                NationalProjection(
+                    readmodel, load_rules(DEFAULT_RULES), WorkingCalendar()
+                ).end_bulk_load()
+            return {
+                table: sorted(readmodel.query(f"SELECT * FROM {table}"), key=repr)
+                for table in (*SHARD_TABLES, *DERIVED)
+                if table != "dead_letters"
+            }
+        finally:
+            db.close()
+
+    together, added_up = rows(whole), rows(fresh)
+    assert len(together["cases"]) == 150
+    assert {row[1] for row in added_up["cases"]} == {GD, "110000", "650000"}
+    assert added_up == together
+    for store in (whole, fresh):
+        store.drop()
 
 
 @pytest.mark.parametrize(

@@ -212,6 +212,13 @@ DERIVED_FROM = {
     "open_deadlines_province": "deadlines",
 }
 
+# The tables a rebuild split over processes adds up from their read models: every row belongs to
+# one origin (the sources and dead letters too); the rest are derived from these.
+SHARD_TABLES = (
+    *(table for table in ORIGIN_TABLES if table not in DERIVED),
+    *tracking.TABLES,
+)
+
 
 class NationalReadModel:
     def __init__(self, db: Database) -> None:

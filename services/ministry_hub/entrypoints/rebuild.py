@@ -1,8 +1,9 @@
 """`pls hub rebuild`: a new national read model beside the live one, then swapped in.
 
-The rebuild runs in this process (so the live hub keeps its whole machine to itself): every
-province's history from its stream, and from its node's journal where the stream lacks it, with a
-progress bar. Then the running hub is asked to swap it in (it brings it level between two
+The rebuild runs in this command's processes, not the hub's: every province's history from its
+stream, and from its node's journal where the stream lacks it, with a progress bar. The provinces
+are dealt out over `--workers` processes (one a core by default), whose read models are then
+added up into one. Then the running hub is asked to swap it in (it brings it level between two
 batches first); when no hub runs, it is put in place here (`pls.rebuild_command`).
 """
 
@@ -18,6 +19,7 @@ from pls.rebuild import put_in_place
 from pls.rebuild_command import Manifest, Target, run_rebuild
 from pls.settings import CommonSettings
 from pls.trust.local import HUB
+from services.ministry_hub.adapters.readmodel import SHARD_TABLES
 from services.ministry_hub.bootstrap import hub_store, projection_over
 from services.ministry_hub.settings import HubSettings
 
@@ -54,6 +56,7 @@ def target_for(federation_file: Path | None) -> Target:
         operator_token=operator,
         put=lambda live, fresh, keep: put_in_place(live, fresh, keep_previous=keep),
         registry=common.registry(),
+        shard_tables=SHARD_TABLES,
     )
 
 
@@ -65,6 +68,7 @@ def rebuild_hub(
     swap: bool,
     keep_previous: bool,
     hub_url: str | None,
+    workers: int = 1,
 ) -> int:
     return run_rebuild(
         console,
@@ -73,4 +77,5 @@ def rebuild_hub(
         swap=swap,
         keep_previous=keep_previous,
         service_url=hub_url,
+        workers=workers,
     )
