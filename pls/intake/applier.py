@@ -81,6 +81,7 @@ class Applier:
         linger: float = 0.005,
         gap_timeout: float = 3.0,
         backfill_limit: int = 1000,
+        max_journal_reads: int = 4,
         max_held: int = 50_000,
         interested_in: Callable[[str], bool] | None = None,
         name: str = "hub",
@@ -99,6 +100,9 @@ class Applier:
         self.linger = linger
         self.gap_timeout = gap_timeout
         self.backfill_limit = backfill_limit
+        # Pages of journal being read and queued at once, over all sources: each holds up to
+        # `backfill_limit` events in memory while it waits for room in the queue.
+        self._journal_reads = asyncio.Semaphore(max(1, max_journal_reads))
         self.intake = Intake(
             projection.sources(),
             max_held=max_held,
@@ -428,12 +432,13 @@ class Applier:
                 limit = self.backfill_limit
                 if through is not None:
                     limit = min(limit, through - position)
-                asked_at = time.monotonic()
-                page = await self.backfill(origin, position, limit)
-                self.backfill_errors.pop(origin, None)
-                BACKFILLED.labels(origin).inc(len(page.deliveries))
-                for delivery in page.deliveries:
-                    await self.queue.put(delivery)
+                async with self._journal_reads:
+                    asked_at = time.monotonic()
+                    page = await self.backfill(origin, position, limit)
+                    self.backfill_errors.pop(origin, None)
+                    BACKFILLED.labels(origin).inc(len(page.deliveries))
+                    for delivery in page.deliveries:
+                        await self.queue.put(delivery)
                 self._verdicts.append((origin, page.head, asked_at))
                 if not page.deliveries:
                     break

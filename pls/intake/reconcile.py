@@ -9,8 +9,10 @@ head together with the running hash at its own committed sequence, and judges:
   a backup), or a checkpoint disagreed. The source is reset and its history applied again from
   the journal (at most once per back-off period, doubling while it keeps diverging);
 - behind: the journal has more and the consumer made no progress since the last look (or only
-  progressed through the journal): the rest is fetched from the journal, so the national view
-  converges even while the bus is down;
+  progressed through the journal, its stream delivering nothing new): the rest is fetched from
+  the journal, so the national view converges even while the bus is down. While the stream keeps
+  delivering, a consumer behind a busy province waits for it rather than reading every event
+  twice (once from the journal, once from the stream);
 - complete: what was applied is verified against the journal and keeps up with it.
 """
 
@@ -61,6 +63,7 @@ class Reconciliation:
     resyncs: int = 0
     resyncing: bool = False
     _last_sequence: int | None = None
+    _last_stream_position: int | None = None
     _previous_head: int | None = None
     _fetched: bool = False
     _last_resync: float | None = None
@@ -141,14 +144,21 @@ class Reconciler:
                 f"the running hash through sequence {state.sequence} differs from the province's",
             )
         else:
-            self._consistent(record, state.sequence, head.sequence)
+            self._consistent(record, state.sequence, head.sequence, state.stream_position)
         record._last_sequence = None if resynced else state.sequence
+        record._last_stream_position = state.stream_position
         return record
 
-    def _consistent(self, record: Reconciliation, sequence: int, head: int) -> None:
+    def _consistent(
+        self, record: Reconciliation, sequence: int, head: int, stream_position: int
+    ) -> None:
         record.verified_through = sequence
         record.verified_at = record.checked_at
         progressed = record._last_sequence is not None and sequence > record._last_sequence
+        stream_delivering = (
+            record._last_stream_position is not None
+            and stream_position > record._last_stream_position
+        )
         # Under load the journal is always a little ahead: reaching the head seen at the last
         # look is keeping up; what is newer is in flight.
         keeping_up = record._previous_head is not None and sequence >= record._previous_head
@@ -163,7 +173,9 @@ class Reconciler:
                 record, "complete", f"verified against the journal through {sequence}{in_flight}"
             )
             return
-        if record._last_sequence is not None and (not progressed or record._fetched):
+        if record._last_sequence is not None and (
+            not progressed or (record._fetched and not stream_delivering)
+        ):
             record._fetched = self.applier.fetch_from_journal(
                 record.origin, sequence, head
             ) or self.applier.fetching(record.origin)
