@@ -353,14 +353,19 @@ def run_rebuild(
                 refresh=True,
             )
 
-        result = rebuild_into(
-            target,
-            fresh,
-            use_streams=use_streams,
-            workers=workers,
-            on_progress=shown,
-            warn=lambda text: console.print(f"[yellow]{text}[/yellow]"),
-        )
+        try:
+            result = rebuild_into(
+                target,
+                fresh,
+                use_streams=use_streams,
+                workers=workers,
+                on_progress=shown,
+                warn=lambda text: console.print(f"[yellow]{text}[/yellow]"),
+            )
+        except ShardFailed as error:
+            fresh.drop()
+            console.print(f"[red]The rebuild failed; nothing was swapped in:[/red] {error}")
+            return 1
     if target.settle is not None:
         database = fresh.open()
         try:

@@ -50,6 +50,14 @@ class RelayPositionError(RuntimeError):
     """The saved position does not match the journal (the journal was replaced or restored)."""
 
 
+class AcknowledgementsLate(TimeoutError):
+    """Not every publish of a batch was acknowledged in time (the first `done` of `total` were)."""
+
+    def __init__(self, done: int, total: int, timeout: float) -> None:
+        self.done, self.total = done, total
+        super().__init__(f"{total - done} of {total} publishes not acknowledged within {timeout} s")
+
+
 class BatchAcks:
     """The stream's acknowledgements one batch still waits for, by the reply subject of each
     publish (a batch number and the journal sequence, so a late answer to an earlier attempt is
@@ -103,6 +111,9 @@ class Relay:
         self.nats_creds = nats_creds
         self.member_id = member_id
         self.batch_size = batch_size
+        # How many entries the next batch takes: halved when a batch's acknowledgements come
+        # late, doubled back towards `batch_size` with each batch acknowledged in time.
+        self.batch_limit = batch_size
         self.ack_timeout = ack_timeout
         self.ensure_stream = ensure_stream
         self.max_backoff = max_backoff
@@ -222,6 +233,18 @@ class Relay:
                         await bus.ensure_stream(js, self.origin)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
+            except AcknowledgementsLate as late:
+                FAILURES.inc()
+                self.last_error = f"publish: {late}"
+                log.warning(
+                    "relay batch acknowledged only in part; publishing the rest again",
+                    acknowledged=late.done,
+                    of=late.total,
+                    next_batch=self.batch_limit,
+                )
+                if not late.done:  # nothing came back: give the stream a moment
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
             except Exception as error:
                 FAILURES.inc()
                 self.last_error = f"publish: {error!r}"
@@ -245,7 +268,7 @@ class Relay:
             self.position = target
             self._save_position(target)
             POSITION.set(target)
-        entries = self.views.journal_after(self.position, self.batch_size)
+        entries = self.views.journal_after(self.position, self.batch_limit)
         self._journal_end = max(self._journal_end, entries[-1].sequence if entries else 0)
         LAG.set(self.lag)
         return entries
@@ -285,10 +308,24 @@ class Relay:
                         },
                     )
                 await asyncio.wait_for(acks.done, self.ack_timeout)
+            except TimeoutError:
+                # What was acknowledged in time counts: the position moves past the longest run
+                # of acknowledged entries, and only the rest is published again. A busy node
+                # whose acknowledgements come late still makes progress, in smaller batches.
+                done = 0
+                for reply in replies:
+                    if reply in acks.waiting:
+                        break
+                    done += 1
+                if done:
+                    await self._published(entries[:done], acks.duplicates)
+                self.batch_limit = max(1, min(self.batch_limit, len(entries)) // 2)
+                raise AcknowledgementsLate(done, len(entries), self.ack_timeout) from None
             finally:
                 self._acks = None
                 if not acks.done.done():
                     acks.done.cancel()
+        self.batch_limit = min(self.batch_size, self.batch_limit * 2)
         if exporting():
             for entry in entries:
                 record_span(
@@ -300,7 +337,10 @@ class Relay:
                     subject=entry.subject,
                     sequence=str(entry.sequence),
                 )
-        duplicates = acks.duplicates
+        await self._published(entries, acks.duplicates)
+
+    async def _published(self, entries: list[JournalEntry], duplicates: int) -> None:
+        """`entries` (a batch, or its acknowledged start) are in the stream: save the position."""
         last = entries[-1].sequence
         await asyncio.to_thread(self._save_position, last)
         self.position = last

@@ -53,6 +53,10 @@ async def test_a_gap_is_held_not_skipped_while_the_province_is_unreachable(
     tmp_path: Path, nats_server, trust
 ) -> None:
     node = await Node.build(tmp_path / "node", "450000", nats_server.url, trust).start()
+    node.open_cases(3, "450102")
+    await until(lambda: node.runtime.relay.position >= node.head() == 6, message="relay done")
+    async with jetstream(nats_server.url, trust) as js:
+        await js.delete_msg(stream_name("450000"), 2)  # before the hub reads the stream
     hub = await Hub.build(
         str(tmp_path / "hub.db"),
         "hub",
@@ -64,10 +68,6 @@ async def test_a_gap_is_held_not_skipped_while_the_province_is_unreachable(
         durable="hub-hold",
     ).start()
     try:
-        node.open_cases(3, "450102")
-        await until(lambda: node.runtime.relay.position >= node.head() == 6, message="relay done")
-        async with jetstream(nats_server.url, trust) as js:
-            await js.delete_msg(stream_name("450000"), 2)
         gaps = await until(
             lambda: hub.sequence("450000") == 1 and hub.runtime.applier.gaps(), message="gap held"
         )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from nats.js.errors import APIError
 
-from pls.publication.relay import BatchAcks
+from pls.publication.journal import RELAY, Journal, JournalEntry
+from pls.publication.relay import AcknowledgementsLate, BatchAcks, Relay
+from pls.sqlstore import SQLiteDatabase
 
 REPLIES = {"_INBOX.r.7.1", "_INBOX.r.7.2", "_INBOX.r.7.3"}
 
@@ -41,3 +44,49 @@ async def test_a_refusal_by_the_stream_fails_the_whole_batch() -> None:
     acks.acknowledged("_INBOX.r.7.3", b'{"stream":"PLS_440000","seq":3}')
     with pytest.raises(APIError):
         await acks.done
+
+
+class _SlowStream:
+    """A client whose stream acknowledges only the first `answered` publishes of each batch."""
+
+    def __init__(self, relay: Relay, answered: int) -> None:
+        self.relay, self.answered, self.sent = relay, answered, 0
+
+    async def publish(self, subject: str, body: bytes, *, reply: str, headers: object) -> None:
+        self.sent += 1
+        if self.sent <= self.answered:
+            await self.relay._answered(_Answer(reply))
+
+
+class _Answer:
+    def __init__(self, subject: str) -> None:
+        self.subject, self.headers = subject, None
+        self.data = b'{"stream":"PLS_440000","seq":1}'
+
+
+def _entries(first: int, count: int) -> list[JournalEntry]:
+    return [
+        JournalEntry(n, f"id-{n}", "pls.440000.case.opened", "t", b"{}", "0" * 64)
+        for n in range(first, first + count)
+    ]
+
+
+async def test_what_was_acknowledged_in_time_counts_and_the_next_batch_is_smaller(
+    tmp_path: Path,
+) -> None:
+    db = SQLiteDatabase(tmp_path / "node.db")
+    relay = Relay(Journal(db), origin="440000", nats_url="nats://127.0.0.1:1", ack_timeout=0.2)
+    relay._replies = "_INBOX.r"
+    relay._client = _SlowStream(relay, answered=6)  # type: ignore[assignment]
+    with pytest.raises(AcknowledgementsLate) as late:
+        await relay.publish_batch(_entries(1, 10))
+    assert (late.value.done, late.value.total) == (6, 10)
+    assert relay.position == 6
+    assert Journal(db).position(RELAY) == 6  # saved: a restart publishes from 7
+    assert relay.batch_limit == 5  # half the batch that was late
+
+    relay._client = _SlowStream(relay, answered=4)  # type: ignore[assignment]
+    await relay.publish_batch(_entries(7, 4))  # all acknowledged
+    assert relay.position == 10
+    assert relay.batch_limit == 10  # doubled back towards 1,000 with each batch in time
+    db.close()
