@@ -13,9 +13,11 @@ signed checkpoints, numbered and hash-chained as a province node's journal write
 - hub: the hub's own runtime (durable consumers, applier, intake with signature checks, national
   projection and tracking) from an empty read model until every event is applied, on SQLite and
   on PostgreSQL;
-- rebuild: `pls.rebuild.Rebuilder` (as `pls hub rebuild` runs it, from the streams) into a fresh
-  SQLite read model from all of the events, in a process of its own so that its peak resident
-  memory (VmHWM) is its own, beside raw pulls of the same events in a process of its own.
+- rebuild: as `pls hub rebuild` runs it from the streams (`pls.rebuild_command.rebuild_into`,
+  the provinces dealt out over `--rebuild-workers` processes, by default one a core) into a fresh
+  SQLite read model from all of the events, in a process of its own, so that its memory is its
+  own. Peak memory is every process's VmHWM added up; proportional shares (PSS) are given beside.
+  Beside it: raw pulls of the same events, in a process of their own.
 """
 
 from __future__ import annotations
