@@ -37,7 +37,7 @@ from pls.intake.backfill import JournalClient
 from pls.intake.intake import Batch, Delivery, Intake, Prepared, SourceState
 from pls.intake.pull import Puller, stream_sequence_of
 from pls.intake.tracking import DEAD_LETTER_FIELDS, SOURCE_FIELDS, load_sources, upsert
-from pls.sqlstore import Database, SwappableDatabase, open_database
+from pls.sqlstore import CACHE_MB, Database, SwappableDatabase, open_database
 from pls.trust.registry import FederationRegistry
 
 log = structlog.get_logger(__name__)
@@ -72,7 +72,7 @@ class Store:
     def describe(self) -> str:
         return f"schema {self.schema}" if self.is_postgres else str(self.path)
 
-    def open(self, *, cache_mb: int = 64) -> Database:
+    def open(self, *, cache_mb: int = CACHE_MB) -> Database:
         return open_database(self.url, schema=self.schema, cache_mb=cache_mb)
 
     def exists(self) -> bool:

@@ -115,7 +115,7 @@ def default_workers() -> int:
 
 async def _rebuild(
     target: Target,
-    database: Database,
+    projection: Projection,
     use_streams: bool,
     on_progress: Callable[[Step], None],
     warn: Callable[[str], None],
@@ -136,7 +136,7 @@ async def _rebuild(
         except Exception as error:
             warn(f"NATS unreachable ({error}); using the journals only.")
     rebuilder = Rebuilder(
-        target.projection_over(database),
+        projection,
         target.origins,
         journal=target.journal,
         bus=client,
@@ -183,7 +183,7 @@ def _shard(
             result = asyncio.run(
                 _rebuild(
                     target,
-                    database,
+                    target.projection_over(database),
                     use_streams,
                     lambda step: updates.put(("progress", index, step)),
                     lambda text: updates.put(("warning", index, text)),
@@ -222,7 +222,8 @@ def rebuild_into(
     if len(groups) == 1:
         database = fresh.open(cache_mb=REBUILD_CACHE_MB)
         try:
-            return asyncio.run(_rebuild(target, database, use_streams, on_progress, warn))
+            projection = target.projection_over(database)
+            return asyncio.run(_rebuild(target, projection, use_streams, on_progress, warn))
         finally:
             database.close()
     context = multiprocessing.get_context("fork")  # the target holds callables: inherit them
@@ -269,10 +270,11 @@ def rebuild_into(
 
     database = fresh.open(cache_mb=REBUILD_CACHE_MB)
     try:
+        projection = target.projection_over(database)
         mine = asyncio.run(
             _rebuild(
                 replace(target, origins=groups[0]),
-                database,
+                projection,
                 use_streams,
                 shown,
                 warn,
@@ -295,7 +297,7 @@ def rebuild_into(
             raise ShardFailed("; ".join(failures))
         for shard in shards:
             absorb_tables(fresh, shard, target.shard_tables)
-        end = getattr(target.projection_over(database), "end_bulk_load", None)
+        end = getattr(projection, "end_bulk_load", None)
         if end is not None:
             end()
     finally:

@@ -80,13 +80,16 @@ class Database:
         pass
 
 
+CACHE_MB = 64  # SQLite page cache of a connection, unless asked otherwise
+
+
 class SQLiteDatabase(Database):
     """SQLite in WAL mode: one writer connection, one reader connection per thread."""
 
     dialect: Dialect = "sqlite"
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "NORMAL", cache_mb: int = 64
+        self, path: str | Path, *, synchronous: str = "NORMAL", cache_mb: int = CACHE_MB
     ) -> None:
         self.path = str(path)
         self._cache_kib = cache_mb * 1024
@@ -279,7 +282,7 @@ class SwappableDatabase(Database):
 
 
 def open_database(
-    url: str, *, schema: str, synchronous: str = "NORMAL", cache_mb: int = 64
+    url: str, *, schema: str, synchronous: str = "NORMAL", cache_mb: int = CACHE_MB
 ) -> Database:
     """`postgresql://...` opens PostgreSQL (in `schema`); anything else is a SQLite file path
     (with a page cache of up to `cache_mb` a connection)."""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -118,28 +119,34 @@ async def test_a_rebuilt_read_model_is_swapped_in_while_the_live_one_serves(
         store.beside("previous").drop()
 
 
-def test_pls_hub_rebuild_without_a_running_hub_puts_it_in_place(
-    tmp_path: Path, nats_server, trust
-) -> None:
-    province = "350000"
-    node = Node.build(tmp_path / "node", province, nats_server.url, trust).serve_http()
-    var_dir = tmp_path / "var"
+def _federation_file(tmp_path: Path, nats_url: str, trust: Any, nodes: dict[str, str]) -> Path:
+    """A `pls up` federation.json for the nodes at these URLs, with no hub running (port 9)."""
     tokens = tmp_path / "tokens"
     tokens.mkdir()
     (tokens / "ministry-hub.jwt").write_text(trust.service_token("ministry-hub"))
     manifest = {
-        "var_dir": str(var_dir),
-        "nats": {"url": nats_server.url},
+        "var_dir": str(tmp_path / "var"),
+        "nats": {"url": nats_url},
         "hub": {"url": "http://127.0.0.1:9"},
-        "provinces": {province: {"url": node.url}},
+        "provinces": {province: {"url": url} for province, url in nodes.items()},
         "trust": {
             "registry": str(trust.registry_path),
             "nats_credentials": str(trust.creds("ministry-hub").parent),
             "tokens": str(tokens),
         },
     }
-    federation_file = tmp_path / "federation.json"
-    federation_file.write_text(json.dumps(manifest))
+    path = tmp_path / "federation.json"
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def test_pls_hub_rebuild_without_a_running_hub_puts_it_in_place(
+    tmp_path: Path, nats_server, trust
+) -> None:
+    province = "350000"
+    node = Node.build(tmp_path / "node", province, nats_server.url, trust).serve_http()
+    var_dir = tmp_path / "var"
+    federation_file = _federation_file(tmp_path, nats_server.url, trust, {province: node.url})
     try:
         node.open_cases(12, "350102")
         wait_sync(lambda: node.runtime.relay.position >= node.head() == 24, message="relay")
@@ -200,22 +207,8 @@ def test_a_rebuild_in_two_processes_makes_the_same_read_model_as_one(
         for province in places
     }
     var_dir = tmp_path / "var"
-    tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    (tokens / "ministry-hub.jwt").write_text(trust.service_token("ministry-hub"))
-    manifest = {
-        "var_dir": str(var_dir),
-        "nats": {"url": nats_server.url},
-        "hub": {"url": "http://127.0.0.1:9"},
-        "provinces": {p: {"url": n.serve_http().url} for p, n in nodes.items()},
-        "trust": {
-            "registry": str(trust.registry_path),
-            "nats_credentials": str(trust.creds("ministry-hub").parent),
-            "tokens": str(tokens),
-        },
-    }
-    federation_file = tmp_path / "federation.json"
-    federation_file.write_text(json.dumps(manifest))
+    urls = {p: n.serve_http().url for p, n in nodes.items()}
+    federation_file = _federation_file(tmp_path, nats_server.url, trust, urls)
     try:
         for n, (province, county) in enumerate(places.items()):
             node = nodes[province]
