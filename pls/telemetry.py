@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 from opentelemetry import context, trace
 from opentelemetry.sdk.resources import Resource
@@ -68,7 +69,9 @@ def record_span(
     span.end()
 
 
+@cache
 def tracer(name: str) -> trace.Tracer:
+    """The tracer of `name` (made once: a tracer delegates to whichever provider is installed)."""
     return trace.get_tracer(name)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -174,45 +175,7 @@ def install_common(app: FastAPI, service: str, *, max_body_bytes: int = 1_048_57
         log.exception("unhandled error", path=request.url.path)
         return problem(500, "internal error; it has been logged", "InternalError")
 
-    app.add_middleware(_Observed, service=service)
-    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(_SecurityHeaders)
-
-
-class _BodyLimit:
-    """Refuses request bodies over a size with 413 before the application reads them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await problem(413, f"request body over {self.max_bytes} bytes", "PayloadTooLarge")(
-                scope, receive, send
-            )
-            return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge()
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await problem(413, f"request body over {self.max_bytes} bytes", "PayloadTooLarge")(
-                scope, receive, send
-            )
+    app.add_middleware(_Edge, service=service, max_body_bytes=max_body_bytes)
 
 
 SECURITY_HEADERS = [
@@ -227,69 +190,88 @@ SECURITY_HEADERS = [
         b"https://fastapi.tiangolo.com; frame-ancestors 'none'",
     ),
 ]
-
-
-class _SecurityHeaders:
-    """Security headers on every response; API answers are never cached (they may hold personal data)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        is_api = scope["path"].startswith("/v1/")
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += SECURITY_HEADERS
-                if is_api:
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
+API_HEADERS = [*SECURITY_HEADERS, (b"cache-control", b"no-store")]
 
 
 class _TooLarge(Exception):
     pass
 
 
-class _Observed:
-    """One server span and one latency observation per request."""
+class _Edge:
+    """What every request passes through, in one layer (each layer costs every request an extra
+    coroutine, and every message it sends an extra call):
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    - bodies over `max_body_bytes` are refused with 413 before the application reads them;
+    - security headers on every response; API answers are never cached (they may hold personal
+      data);
+    - one server span and one latency observation per request."""
+
+    def __init__(self, app: ASGIApp, service: str, max_body_bytes: int) -> None:
         self.app = app
         self.tracer = tracer(service)
+        self.max_bytes = max_body_bytes
+        self._observers: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        import time
-
-        method = scope["method"]
+        extra = API_HEADERS if scope["path"].startswith("/v1/") else SECURITY_HEADERS
         status = 500
-        started = time.perf_counter()
 
-        async def recording(message: Message) -> None:
+        async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_bytes:
+                    await self._too_large(scope, receive, sending)
+                    return
+                break
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        method = scope["method"]
+        started = time.perf_counter()
         with self.tracer.start_as_current_span(f"{method} {scope['path']}") as span:
             try:
-                await self.app(scope, receive, recording)
+                await self.app(scope, limited, sending)
+            except _TooLarge:
+                await self._too_large(scope, receive, sending)
             finally:
-                route = scope.get("route")
-                path = getattr(route, "path", "unmatched")
+                path = getattr(scope.get("route"), "path", "unmatched")
                 span.update_name(f"{method} {path}")
                 span.set_attribute("http.status_code", status)
-                REQUESTS.labels(method, path, str(status)).inc()
-                LATENCY.labels(method, path).observe(time.perf_counter() - started)
+                count, latency = self._observer(method, path, status)
+                count.inc()
+                latency.observe(time.perf_counter() - started)
+
+    def _observer(self, method: str, path: str, status: int) -> tuple[Any, Any]:
+        """The metric children of a route and status (looked up once, not per request)."""
+        key = (method, path, status)
+        found = self._observers.get(key)
+        if found is None:
+            found = (REQUESTS.labels(method, path, str(status)), LATENCY.labels(method, path))
+            if len(self._observers) < 4096:  # paths are route templates; unmatched is one
+                self._observers[key] = found
+        return found
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await problem(413, f"request body over {self.max_bytes} bytes", "PayloadTooLarge")(
+            scope, receive, send
+        )
 
 
 class RateLimit:

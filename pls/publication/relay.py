@@ -123,6 +123,9 @@ class Relay:
         self.last_error: str | None = None
         self.last_published_at: float | None = None
         self._journal_end = 0
+        # Whether a journal writer in this process reports its appends (`journal_appended`);
+        # a relay of its own process learns of them by reading.
+        self._told_of_appends = False
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
@@ -140,6 +143,7 @@ class Relay:
 
     def journal_appended(self, sequence: int) -> None:
         """Called from the projection thread when the journal grew."""
+        self._told_of_appends = True
         self._journal_end = max(self._journal_end, sequence)
         LAG.set(max(0, self._journal_end - self.position))
         if self._loop is not None:
@@ -211,6 +215,15 @@ class Relay:
         js = await self._connect()
         backoff = 0.2
         while not self._stopping:
+            if self._caught_up():
+                # Told of every append (the journal writer runs in this process): nothing new
+                # since the last batch, so no read until the next append, a rewind or the poll.
+                self._wake.clear()
+                if self._caught_up():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
+                    if self._stopping:
+                        break
             entries = await asyncio.to_thread(self._next_batch)
             if not entries:
                 self._wake.clear()
@@ -259,6 +272,14 @@ class Relay:
             finally:
                 self._between_batches.set()
 
+    def _caught_up(self) -> bool:
+        """Whether the last batch reached the end of the journal as reported by its writer."""
+        return (
+            self._told_of_appends
+            and self._rewound_to is None
+            and self.position >= self._journal_end
+        )
+
     def _next_batch(self) -> list[JournalEntry]:
         saved = self.views.position(RELAY)
         rewound, self._rewound_to = self._rewound_to, None
@@ -288,14 +309,21 @@ class Relay:
         prefix = f"{self._replies}.{self._batches}."
         replies = [f"{prefix}{entry.sequence}" for entry in entries]
         acks = self._acks = BatchAcks(set(replies))
-        with span_from(
-            "relay publish",
-            None,
-            __name__,
-            stream=self.stream,
-            first_sequence=str(first.sequence),
-            count=str(len(entries)),
-        ):
+        # A span of the batch is only worth its cost where spans are exported: it starts a
+        # trace of its own (each event's span below continues the trace of its command).
+        batch_span = (
+            span_from(
+                "relay publish",
+                None,
+                __name__,
+                stream=self.stream,
+                first_sequence=str(first.sequence),
+                count=str(len(entries)),
+            )
+            if exporting()
+            else contextlib.nullcontext()
+        )
+        with batch_span:
             try:
                 for entry, reply in zip(entries, replies, strict=True):
                     await client.publish(
