@@ -110,6 +110,7 @@ def report(figures: list[Figure], json_path: Path | None) -> None:
     for figure in figures:
         print(figure.line(), flush=True)
     if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(
             json.dumps(
                 {
