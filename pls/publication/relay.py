@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -137,6 +138,8 @@ class Relay:
         self._replies = ""
         self._batches = 0
         self._acks: BatchAcks | None = None
+        # Called on the event loop after every batch (published or not) and connection change.
+        self.on_progress: list[Callable[[], None]] = []
         POSITION.set(self.position)
 
     # -- signalling ----------------------------------------------------------------------------
@@ -183,6 +186,11 @@ class Relay:
         CONNECTED.set(1 if state else 0)
         if state:
             self._wake.set()
+        self._progressed()
+
+    def _progressed(self) -> None:
+        for listener in self.on_progress:
+            listener()
 
     async def _connect(self) -> JetStreamContext:
         backoff = 0.2
@@ -271,6 +279,7 @@ class Relay:
                 backoff = min(backoff * 2, self.max_backoff)
             finally:
                 self._between_batches.set()
+                self._progressed()
 
     def _caught_up(self) -> bool:
         """Whether the last batch reached the end of the journal as reported by its writer."""

@@ -20,6 +20,7 @@ from pls.trust.keys import SigningKey
 from pls.trust.registry import FederationRegistry
 from pls.trust.tokens import TokenVerifier
 from pls.web import install_common, ops_router, problem
+from services.province_node.adapters.backlog import PublicationBacklog
 from services.province_node.adapters.relay import Relay
 from services.province_node.adapters.views import NodeViews
 from services.province_node.application.node import ConcurrentChange, NotFound, ProvinceNode
@@ -46,6 +47,7 @@ class NodeRuntime:
     projection: PublicationProjection
     relay: Relay | None
     tokens: TokenVerifier
+    backlog: PublicationBacklog | None = None
 
     def close(self) -> None:
         self.projection.stop()
@@ -97,8 +99,18 @@ def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime
         signer=signer,
         on_journal_appended=relay.journal_appended if relay else None,
     )
+    backlog = None
+    if relay is not None and settings.publish_backlog_limit > 0:
+        backlog = PublicationBacklog(
+            relay,
+            projection,
+            limit=settings.publish_backlog_limit,
+            max_wait=settings.command_max_wait,
+        )
+        app.on_recorded.append(backlog.recorded)
+        relay.on_progress.append(backlog.progressed)
     return NodeRuntime(
-        settings, common, app, views, projection, relay, TokenVerifier(registry.issuer)
+        settings, common, app, views, projection, relay, TokenVerifier(registry.issuer), backlog
     )
 
 

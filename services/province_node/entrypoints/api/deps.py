@@ -52,7 +52,8 @@ async def command_context(
         ),
     ] = None,
 ) -> CommandContext:
-    """The command's actor, trace and idempotency key.
+    """The command's actor, trace and idempotency key; under overload, after a wait for the
+    node's publication backlog (`adapters/backlog.py`).
 
     The actor is the caller the router's role check admitted (every router with commands has
     one, and FastAPI runs a router's dependencies first); asking for that check again here
@@ -60,6 +61,9 @@ async def command_context(
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:  # a route with commands outside an authenticated router
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="a bearer token is required")
+    backlog = request.app.state.runtime.backlog
+    if backlog is not None:  # under overload, publishing what is stored comes first
+        await backlog.admit()
     return CommandContext(
         actor=principal.subject, traceparent=current_traceparent(), command_id=idempotency_key
     )
