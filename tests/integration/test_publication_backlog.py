@@ -1,0 +1,80 @@
+"""A node's commands wait for its publication backlog only while its relay can publish.
+
+Real nats-server (one of this test's own, stopped and started again), a real SQLite event store,
+the node's relay and its HTTP application."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from contracts.subjects import stream_name
+from pls.natsserver import NatsServer
+from pls.trust.local import LocalTrust
+from services.province_node.adapters.views import CaseFilter
+from services.province_node.bootstrap import create_app
+from tests.conftest import free_port
+from tests.support import Node, jetstream, until
+
+CASE = {
+    "service_type": "consultation",
+    "channel": "hotline_12348",
+    "county": "440106",
+    "applicant": {"name": "张三", "phone": "13800138000"},
+}
+
+
+async def _open_cases(client: httpx.AsyncClient, node: Node, count: int) -> list[float]:
+    """Open `count` cases one after another; how long each took to be answered."""
+    took = []
+    for _ in range(count):
+        started = time.monotonic()
+        response = await client.post("/v1/cases", json=CASE, headers=node.headers())
+        assert response.status_code == 201, response.text
+        took.append(time.monotonic() - started)
+    return took
+
+
+async def _stream_length(url: str, trust: LocalTrust) -> int:
+    async with jetstream(url, trust) as js:
+        return (await js.stream_info(stream_name("440000"))).state.last_seq
+
+
+async def test_a_relay_cut_off_from_nats_holds_no_command_up(
+    tmp_path: Path, trust: LocalTrust
+) -> None:
+    nats = NatsServer(
+        tmp_path / "nats", free_port(), free_port(), extra_config=trust.nats_config_path.read_text()
+    ).start()
+    node = await Node.build(tmp_path / "node", "440000", nats.url, trust).start()
+    runtime = node.runtime
+    assert runtime.backlog is not None and runtime.relay is not None
+    runtime.backlog.limit = 2
+    runtime.backlog.max_wait = 30.0  # a command held by mistake would show
+    app = create_app(runtime)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://node", timeout=60
+        ) as client:
+            await _open_cases(client, node, 3)
+            await until(lambda: runtime.relay.lag == 0, message="first cases published")
+
+            nats.stop()
+            await until(lambda: not runtime.relay.connected, message="relay sees NATS gone")
+            while_down = await _open_cases(client, node, 12)
+            assert runtime.backlog.pending > runtime.backlog.limit  # over the limit all along
+            assert max(while_down) < 2.0, while_down  # and no command waited for it
+
+            nats.start()
+            await until(lambda: runtime.relay.connected, timeout=30, message="relay back")
+            # Publishing again: new commands are taken as the backlog is published.
+            after = await _open_cases(client, node, 3)
+            assert max(after) < 10.0, after
+            await until(lambda: runtime.relay.lag == 0, timeout=30, message="backlog published")
+            assert await _stream_length(nats.url, trust) == node.head()
+            assert runtime.views.case_statistics(CaseFilter())["total"] == 18
+    finally:
+        await node.stop()
+        nats.stop()
