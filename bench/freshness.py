@@ -54,6 +54,7 @@ from pls.natsserver import NatsServer
 from pls.trust.local import create_local_trust
 
 METRIC = "pls_hub_event_freshness_seconds"
+HELD = "pls_node_command_held_seconds"  # commands waiting for their node's publication backlog
 OPEN_SHARE = 0.7
 KEEPALIVE = 4.0  # below uvicorn's 5 s, so the client never reuses a connection the server closes
 
@@ -283,13 +284,23 @@ class HubWatch:
         return delays
 
 
-def scrape(url: str) -> dict[float, float]:
-    """The hub's freshness histogram: cumulative count per bucket upper bound."""
+def scrape(url: str, metric: str = METRIC) -> dict[float, float]:
+    """A histogram on a service's /metrics (the hub's freshness by default): cumulative count
+    per bucket upper bound."""
     text = httpx.get(f"{url}/metrics", timeout=30).text
     buckets: dict[float, float] = {}
-    for match in re.finditer(rf'^{METRIC}_bucket{{le="([^"]+)"}} (\S+)$', text, re.MULTILINE):
+    for match in re.finditer(rf'^{metric}_bucket{{le="([^"]+)"}} (\S+)$', text, re.MULTILINE):
         buckets[float(match.group(1))] = float(match.group(2))
     return buckets
+
+
+def scrape_nodes(federation: Federation, provinces: list[str]) -> dict[float, float]:
+    """How long commands waited for their node's publication backlog, all nodes added up."""
+    total: dict[float, float] = {}
+    for province in provinces:
+        for bound, count in scrape(federation.node_url(province), HELD).items():
+            total[bound] = total.get(bound, 0.0) + count
+    return total
 
 
 def histogram_quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
@@ -414,7 +425,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
         idle_before = cpu_times(federation)
         time.sleep(args.idle)
         idle = spent(idle_before, cpu_times(federation))
-        before = scrape(hub)
+        before, held_before = scrape(hub), scrape_nodes(federation, provinces)
         with HubWatch(hub, federation.token("staff"), args.poll) as watch:
             load_before, load_started = cpu_times(federation), time.perf_counter()
             offered = offer(
@@ -436,7 +447,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
             drain = time.perf_counter() - drained_at
             load = spent(load_before, cpu_times(federation))
             load_seconds = time.perf_counter() - load_started
-        after = scrape(hub)
+        after, held_after = scrape(hub), scrape_nodes(federation, provinces)
         rss = {c.name: peak_rss_mb(c.process.pid) for c in federation.children}
         assert federation.nats is not None and federation.nats.process is not None
         rss["nats-server"] = peak_rss_mb(federation.nats.process.pid)
@@ -451,6 +462,8 @@ def main(args: argparse.Namespace) -> list[Figure]:
     hub_p50 = histogram_quantile(0.5, before, after) * 1000
     hub_p99 = histogram_quantile(0.99, before, after) * 1000
     observed = after.get(float("inf"), 0.0) - before.get(float("inf"), 0.0)
+    held = held_after.get(float("inf"), 0.0) - held_before.get(float("inf"), 0.0)
+    held_p99 = histogram_quantile(0.99, held_before, held_after) * 1000 if held else 0.0
     nodes = [v for k, v in rss.items() if k.startswith("node-")]
     extra_common = {"provinces": len(provinces), "seconds": round(offered.seconds, 1)}
     if offered.errors:
@@ -476,6 +489,8 @@ def main(args: argparse.Namespace) -> list[Figure]:
                 "failed": offered.sent - len(stored),
                 "201 p50 ms": latency["p50"],
                 "201 p99 ms": latency["p99"],
+                "held for the backlog": int(held),
+                "held p99 ms": held_p99,
                 "load generator CPU s": offered.cpu_seconds,
                 "load generator CPU ms per command": 1000 * offered.cpu_seconds / offered.sent,
             },

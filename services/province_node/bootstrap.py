@@ -207,6 +207,11 @@ def create_app(runtime: NodeRuntime) -> FastAPI:
         details = {"province": province, "projection_lag": lag}
         if runtime.relay is not None:
             details |= {"relay_connected": runtime.relay.connected, "relay_lag": runtime.relay.lag}
+        if runtime.backlog is not None:  # over its limit, new commands wait for the relay
+            details |= {
+                "publish_backlog": runtime.backlog.pending,
+                "publish_backlog_limit": runtime.backlog.limit,
+            }
         # A node is ready while it can take commands: a disconnected relay does not stop it.
         return projecting, details
 

@@ -66,6 +66,10 @@ async def test_a_relay_cut_off_from_nats_holds_no_command_up(
             while_down = await _open_cases(client, node, 12)
             assert runtime.backlog.pending > runtime.backlog.limit  # over the limit all along
             assert max(while_down) < 2.0, while_down  # and no command waited for it
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200  # a node without NATS still takes commands
+            assert ready.json()["relay_connected"] is False
+            assert ready.json()["publish_backlog"] >= 12 > ready.json()["publish_backlog_limit"]
 
             nats.start()
             await until(lambda: runtime.relay.connected, timeout=30, message="relay back")
