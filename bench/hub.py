@@ -55,7 +55,6 @@ from contracts.subjects import stream_name
 from pls import divisions
 from pls.bus import ensure_stream
 from pls.intake.pull import Puller
-from pls.intake.tracking import load_sources
 from pls.trust.keys import SigningKey
 from pls.trust.local import HUB, OPERATOR, province_member
 from pls.trust.natsconfig import inbox_prefix
@@ -401,7 +400,7 @@ async def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 def rebuild_child(spec: dict[str, Any]) -> dict[str, Any]:
     """`pls hub rebuild` from the streams (no journals here) into a fresh SQLite read model, in
     `spec["workers"]` processes; CPU and peak memory are of all of them."""
-    from pls.rebuild import Store
+    from pls.rebuild import Store, positions
     from pls.rebuild_command import Target, rebuild_into
     from pls.settings import CommonSettings
     from pls.trust.registry import FederationRegistry
@@ -432,7 +431,7 @@ def rebuild_child(spec: dict[str, Any]) -> dict[str, Any]:
     seconds, cpu = time.perf_counter() - started, _cpu_with_children() - cpu
     database = store.open()
     try:
-        sources = {state.origin: state for state in load_sources(database)}
+        sources = positions(database)
     finally:
         database.close()
     processes = result["processes"]

@@ -226,17 +226,12 @@ class Relay:
             if self._caught_up():
                 # Told of every append (the journal writer runs in this process): nothing new
                 # since the last batch, so no read until the next append, a rewind or the poll.
-                self._wake.clear()
-                if self._caught_up():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
-                    if self._stopping:
-                        break
+                await self._idle(while_=self._caught_up)
+                if self._stopping:
+                    break
             entries = await asyncio.to_thread(self._next_batch)
             if not entries:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
+                await self._idle()
                 continue
             if self._stopping:
                 break
@@ -280,6 +275,14 @@ class Relay:
             finally:
                 self._between_batches.set()
                 self._progressed()
+
+    async def _idle(self, while_: Callable[[], bool] = lambda: True) -> None:
+        """Until woken (an append, a rewind, a connection) or `idle_poll` seconds pass; not at
+        all when `while_` no longer holds once the wake-up is cleared."""
+        self._wake.clear()
+        if while_():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
 
     def _caught_up(self) -> bool:
         """Whether the last batch reached the end of the journal as reported by its writer."""
