@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -98,3 +99,25 @@ def test_the_complaints_supervision_api_never_answers_5xx(
         supervisor.runtime.app.close()
         supervisor.runtime.readmodel.db.close()
     assert failures == []
+
+
+async def test_a_national_question_about_days_no_record_can_have_is_refused(
+    tmp_path: Path, nats_server, trust: LocalTrust
+) -> None:
+    """Found by the fuzzing above: `to=0001-01-01` made the 30 days before it overflow (500)."""
+    hub = Hub.build(str(tmp_path / "hub.db"), "hub", ["440000"], nats_server.url, trust)
+    headers = {"Authorization": f"Bearer {trust.staff_token()}"}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_hub_app(hub.runtime)), base_url="http://hub"
+        ) as client:
+            for query, field in (("to=0001-01-01", "to"), ("from=9999-12-31", "from")):
+                refused = await client.get(f"/v1/national/timeseries?{query}", headers=headers)
+                assert refused.status_code == 422, refused.text
+                assert refused.json()["detail"][0]["field"] == field
+            usual = await client.get("/v1/national/timeseries?to=2026-11-26", headers=headers)
+            assert usual.status_code == 200
+            # the 30 days up to `to`, by default
+            assert usual.json()["scope"]["from"] == "2026-10-28"
+    finally:
+        hub.runtime.readmodel.db.close()

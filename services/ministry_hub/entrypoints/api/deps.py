@@ -22,13 +22,22 @@ def get_runtime(request: Request) -> HubRuntime:
     return request.app.state.runtime
 
 
+# Days a national question may name: no record is older, and periods worked out from a day (the
+# 30 days before it, say) stay within what a date can hold.
+FIRST_DAY, LAST_DAY = date(1949, 10, 1), date(9999, 11, 30)
+
+
 def filters(
     service_type: ServiceType | None = None,
     channel: Channel | None = None,
     day_from: Annotated[
-        date | None, Query(alias="from", description="First day, China time.")
+        date | None,
+        Query(alias="from", ge=FIRST_DAY, le=LAST_DAY, description="First day, China time."),
     ] = None,
-    day_to: Annotated[date | None, Query(alias="to", description="Last day, China time.")] = None,
+    day_to: Annotated[
+        date | None,
+        Query(alias="to", ge=FIRST_DAY, le=LAST_DAY, description="Last day, China time."),
+    ] = None,
 ) -> Scope:
     """Filters that apply at any level of the country."""
     if day_from and day_to and day_from > day_to:
