@@ -1,11 +1,15 @@
 """The relay: a service's journal to its origin's JetStream stream, in order, at least once.
 
-It publishes journal entries after its saved position, with the event id as `Nats-Msg-Id` so the
-stream drops a re-sent copy, and saves its new position only after every publish in the batch was
-acknowledged. While NATS is unreachable it retries with backoff; the service keeps accepting work
-and the journal simply grows until the relay catches up. It runs inside its service or as a process
-of its own (`pls relay`) over the same database; a position saved lower than its own (a rewind by
-an operator) is taken up before the next batch. Stopping lets the batch in flight finish.
+It publishes journal entries after its position, with the event id as `Nats-Msg-Id` so the
+stream drops a re-sent copy, and moves its position only after every publish in the batch was
+acknowledged. The position is saved at most once every `save_interval` seconds and when the relay
+stops: after a crash it publishes again what it published since (at most that long), and the
+stream's duplicate window (20 minutes) drops those copies. While NATS is unreachable it retries
+with backoff; the service keeps accepting work and the journal simply grows until the relay
+catches up. It runs inside its service, taking what the journal writer appends straight from it,
+or as a process of its own (`pls relay`) reading the same database; a position saved lower than
+the one it saved last (a rewind by an operator) is taken up before the next batch. Stopping lets
+the batch in flight finish.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -104,6 +109,7 @@ class Relay:
         ensure_stream: bool = True,
         max_backoff: float = 5.0,
         idle_poll: float = 1.0,
+        save_interval: float = 1.0,
     ) -> None:
         self.views = journal
         self.origin = origin
@@ -119,7 +125,10 @@ class Relay:
         self.ensure_stream = ensure_stream
         self.max_backoff = max_backoff
         self.idle_poll = idle_poll
+        self.save_interval = save_interval
         self.position = journal.position(RELAY)
+        self._saved = self.position  # the position as last saved in the database
+        self._saved_at = time.monotonic()
         self.connected = False
         self.last_error: str | None = None
         self.last_published_at: float | None = None
@@ -127,6 +136,9 @@ class Relay:
         # Whether a journal writer in this process reports its appends (`journal_appended`);
         # a relay of its own process learns of them by reading.
         self._told_of_appends = False
+        # What that writer appended, in order, not yet taken into a batch (a few batches at most;
+        # beyond that, or after a gap, the relay reads the journal).
+        self._appended: deque[JournalEntry] = deque()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
@@ -144,10 +156,12 @@ class Relay:
 
     # -- signalling ----------------------------------------------------------------------------
 
-    def journal_appended(self, sequence: int) -> None:
-        """Called from the projection thread when the journal grew."""
+    def journal_appended(self, entries: Sequence[JournalEntry]) -> None:
+        """Called from the journal writer's thread with the entries it just committed."""
         self._told_of_appends = True
-        self._journal_end = max(self._journal_end, sequence)
+        if len(self._appended) < 4 * self.batch_size:
+            self._appended.extend(entries)
+        self._journal_end = max(self._journal_end, entries[-1].sequence)
         LAG.set(max(0, self._journal_end - self.position))
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
@@ -175,6 +189,7 @@ class Relay:
                     grace if grace is not None else self.ack_timeout + 1,
                 )
         await cancel_and_wait([self._task])
+        await self._save_if_due(now=True)
         if self._client is not None and not self._client.is_closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._client.drain(), 5.0)
@@ -229,7 +244,7 @@ class Relay:
                 await self._idle(while_=self._caught_up)
                 if self._stopping:
                     break
-            entries = await asyncio.to_thread(self._next_batch)
+            entries = self._take_appended() or await asyncio.to_thread(self._next_batch)
             if not entries:
                 await self._idle()
                 continue
@@ -278,11 +293,45 @@ class Relay:
 
     async def _idle(self, while_: Callable[[], bool] = lambda: True) -> None:
         """Until woken (an append, a rewind, a connection) or `idle_poll` seconds pass; not at
-        all when `while_` no longer holds once the wake-up is cleared."""
+        all when `while_` no longer holds once the wake-up is cleared. A position not yet saved
+        is saved when it is due."""
         self._wake.clear()
         if while_():
+            timeout = self.idle_poll
+            if self.position != self._saved:
+                due = self._saved_at + self.save_interval - time.monotonic()
+                timeout = max(0.0, min(timeout, due))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        await self._save_if_due()
+
+    async def _save_if_due(self, *, now: bool = False) -> None:
+        """Save the position if it moved and `save_interval` passed since the last save (or
+        `now`); a failure is retried at the next chance (publishing goes on meanwhile)."""
+        if self.position == self._saved:
+            return
+        if not now and time.monotonic() - self._saved_at < self.save_interval:
+            return
+        try:
+            await asyncio.to_thread(self._save_position, self.position)
+        except Exception as error:
+            self.last_error = f"save position: {error!r}"
+            log.warning("relay cannot save its position; retrying", error=repr(error))
+
+    def _take_appended(self) -> list[JournalEntry]:
+        """The next batch from what the writer of this process appended, if it continues the
+        position without a gap and no rewind is pending (otherwise the journal is read)."""
+        appended = self._appended
+        while appended and appended[0].sequence <= self.position:
+            appended.popleft()
+        batch: list[JournalEntry] = []
+        if self._rewound_to is not None:
+            return batch
+        expected = self.position + 1
+        while appended and len(batch) < self.batch_limit and appended[0].sequence == expected:
+            batch.append(appended.popleft())
+            expected += 1
+        return batch
 
     def _caught_up(self) -> bool:
         """Whether the last batch reached the end of the journal as reported by its writer."""
@@ -295,12 +344,13 @@ class Relay:
     def _next_batch(self) -> list[JournalEntry]:
         saved = self.views.position(RELAY)
         rewound, self._rewound_to = self._rewound_to, None
-        target = min(saved, rewound) if rewound is not None else saved
-        if target < self.position or rewound is not None:
-            log.warning("relay rewound; publishing again", after=target, was=self.position)
-            self.position = target
-            self._save_position(target)
-            POSITION.set(target)
+        if saved < self._saved:  # lowered in the database by an operator
+            rewound = saved if rewound is None else min(saved, rewound)
+        if rewound is not None:
+            log.warning("relay rewound; publishing again", after=rewound, was=self.position)
+            self.position = rewound
+            self._save_position(rewound)
+            POSITION.set(rewound)
         entries = self.views.journal_after(self.position, self.batch_limit)
         self._journal_end = max(self._journal_end, entries[-1].sequence if entries else 0)
         LAG.set(self.lag)
@@ -380,9 +430,9 @@ class Relay:
         await self._published(entries, acks.duplicates)
 
     async def _published(self, entries: list[JournalEntry], duplicates: int) -> None:
-        """`entries` (a batch, or its acknowledged start) are in the stream: save the position."""
+        """`entries` (a batch, or its acknowledged start) are in the stream: move the position
+        (saved when due)."""
         last = entries[-1].sequence
-        await asyncio.to_thread(self._save_position, last)
         self.position = last
         self._journal_end = max(self._journal_end, last)
         self.last_published_at = time.time()
@@ -391,6 +441,7 @@ class Relay:
         DUPLICATES.inc(duplicates)
         POSITION.set(last)
         LAG.set(self.lag)
+        await self._save_if_due()
 
     async def _answered(self, msg: Msg) -> None:
         """An acknowledgement (or a refusal) of one publish, for the batch waiting for it."""
@@ -411,6 +462,7 @@ class Relay:
     def _save_position(self, sequence: int) -> None:
         with self.views.db.transaction() as cursor:
             Journal.save_position(cursor, RELAY, sequence)
+        self._saved, self._saved_at = sequence, time.monotonic()
 
     def rewind(self, sequence: int) -> None:
         """Publish again from `sequence` + 1 (the stream and consumers drop what they already have).

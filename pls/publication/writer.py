@@ -1,6 +1,8 @@
 """The journal writer: an application's notification log into its journal, one transaction a batch.
 
-It reads the event store's notification log in order, in batches. For each batch, in one
+It reads the event store's notification log in order, in batches (events its application reports
+as recorded are taken as they were saved, without reading and decoding them again, as long as they
+continue the log where the writer is). For each batch, in one
 transaction, it lets the service update its local views, appends the translated integration events
 to the journal (numbering them with the contiguous per-source sequence and extending the running
 hash, each event signed with the publisher's key), and records how far it got. A crash at any point therefore loses nothing and writes nothing
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +28,7 @@ from contracts.events.base import EventData
 from contracts.events.checkpoint import CheckpointPublished
 from contracts.registry import REGISTRY
 from pls.dispatch import fast_method
-from pls.publication.journal import PROJECTION, Journal
+from pls.publication.journal import PROJECTION, Journal, JournalEntry
 from pls.sqlstore import Cursor, Database
 from pls.trust.keys import SigningKey
 from pls.trust.signing import sign_event
@@ -72,7 +75,7 @@ class JournalWriter:
         namespace: UUID,
         batch_size: int = 500,
         checkpoint_interval: float = 60.0,
-        on_journal_appended: Callable[[int], None] | None = None,
+        on_journal_appended: Callable[[list[JournalEntry]], None] | None = None,
         signer: SigningKey,
     ) -> None:
         self.signer = signer
@@ -90,6 +93,9 @@ class JournalWriter:
         sequence, running_hash = journal.journal_head()
         checkpointed = journal.last_sequence_of_type(REGISTRY.for_model(CheckpointPublished).name)
         self.journal = JournalCursor(sequence, running_hash, checkpointed, time.monotonic())
+        # Recordings the application reported (`notify`), in the order it reported them; at most
+        # a few batches are kept, the rest is read from the notification log.
+        self._recorded: deque[Any] = deque()
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._stopping = threading.Event()
@@ -122,8 +128,10 @@ class JournalWriter:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def notify(self, position: int | None = None) -> None:
-        """New events were recorded: wake up."""
+    def notify(self, recordings: Sequence[Any] = ()) -> None:
+        """New events were recorded (eventsourcing `Recording`s, committed): wake up."""
+        if len(self._recorded) < 4 * self.batch_size:
+            self._recorded.extend(recordings)
         self._wake.set()
 
     def request_checkpoint(self) -> None:
@@ -159,11 +167,14 @@ class JournalWriter:
 
     def run_once(self) -> bool:
         """Project one batch (or append a due checkpoint). Returns whether anything was done."""
-        notifications = self.app.recorder.select_notifications(
-            start=self.position + 1, limit=self.batch_size
-        )
-        if notifications:
-            self._project(notifications)
+        events = self._take_recorded() or [
+            (notification.id, self.app.mapper.to_domain_event(notification))
+            for notification in self.app.recorder.select_notifications(
+                start=self.position + 1, limit=self.batch_size
+            )
+        ]
+        if events:
+            self._project(events)
             return True
         if self._checkpoint_due():
             self._append_checkpoint()
@@ -172,21 +183,36 @@ class JournalWriter:
 
     # -- one batch -----------------------------------------------------------------------------
 
-    def _project(self, notifications: Sequence[Any]) -> None:
+    def _take_recorded(self) -> list[tuple[int, Any]]:
+        """The next batch from the reported recordings, if they continue the log at the writer's
+        position without a gap (otherwise the log is read)."""
+        recorded = self._recorded
+        while recorded and recorded[0].notification.id <= self.position:
+            recorded.popleft()
+        batch: list[tuple[int, Any]] = []
+        expected = self.position + 1
+        while recorded and len(batch) < self.batch_size:
+            if recorded[0].notification.id != expected:
+                break
+            batch.append((expected, recorded.popleft().domain_event))
+            expected += 1
+        return batch
+
+    def _project(self, events: Sequence[tuple[int, Any]]) -> None:
+        """Project (notification id, domain event) pairs, in log order, in one transaction."""
         journal = JournalCursor(**vars(self.journal))
         rows: list[tuple[Any, ...]] = []
         recorded_at = datetime.now(UTC).isoformat()  # the batch is recorded in one transaction
         with self.db.transaction() as cursor:
-            for notification in notifications:
-                domain_event = self.app.mapper.to_domain_event(notification)
+            for _, domain_event in events:
                 self._process(domain_event, cursor)
                 published = self.translate(domain_event)
                 if published:
                     self._journal_rows(journal, published, domain_event, recorded_at, rows)
             self.store.append(cursor, rows)
-            position = notifications[-1].id
+            position = events[-1][0]
             self.store.save_position(cursor, PROJECTION, position)
-        self._advance(journal, position)
+        self._advance(journal, position, rows)
 
     def _journal_rows(
         self,
@@ -259,14 +285,13 @@ class JournalWriter:
             routing = self._routes[model] = (event_type.subject(self.origin), event_type.name)
         return routing
 
-    def _advance(self, journal: JournalCursor, position: int) -> None:
-        appended = journal.sequence > self.journal.sequence
+    def _advance(self, journal: JournalCursor, position: int, rows: list[tuple[Any, ...]]) -> None:
         self.journal = journal
         with self._progress:
             self.position = position
             self._progress.notify_all()
-        if appended and self.on_journal_appended is not None:
-            self.on_journal_appended(journal.sequence)
+        if rows and self.on_journal_appended is not None:
+            self.on_journal_appended([JournalEntry(*row[:6]) for row in rows])
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -292,4 +317,4 @@ class JournalWriter:
             self.store.append(cursor, [row])
         journal.checkpointed_through = journal.sequence
         journal.last_checkpoint_at = time.monotonic()
-        self._advance(journal, self.position)
+        self._advance(journal, self.position, [row])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
+from typing import Any
 
 from services.province_node.adapters.backlog import PublicationBacklog
 
@@ -63,7 +65,8 @@ async def test_a_command_waits_until_the_relay_has_published_the_backlog() -> No
 
 async def test_events_stored_but_not_yet_journalled_count_too() -> None:
     backlog, _ = _backlog(lag=0, max_wait=0.2)
-    backlog.recorded(30)  # the journal writer is at 0
+    recordings: Any = [SimpleNamespace(notification=SimpleNamespace(id=n)) for n in (29, 30)]
+    backlog.recorded(recordings)  # the journal writer is at 0
     assert backlog.pending == 30 and backlog.holding()
     backlog.projection.position = 25  # type: ignore[misc]
     assert backlog.pending == 5 and not backlog.holding()

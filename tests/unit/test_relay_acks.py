@@ -75,7 +75,13 @@ async def test_what_was_acknowledged_in_time_counts_and_the_next_batch_is_smalle
     tmp_path: Path,
 ) -> None:
     db = SQLiteDatabase(tmp_path / "node.db")
-    relay = Relay(Journal(db), origin="440000", nats_url="nats://127.0.0.1:1", ack_timeout=0.2)
+    relay = Relay(
+        Journal(db),
+        origin="440000",
+        nats_url="nats://127.0.0.1:1",
+        ack_timeout=0.2,
+        save_interval=0,  # saved after every batch
+    )
     relay._replies = "_INBOX.r"
     relay._client = _SlowStream(relay, answered=6)  # type: ignore[assignment]
     with pytest.raises(AcknowledgementsLate) as late:
@@ -89,4 +95,19 @@ async def test_what_was_acknowledged_in_time_counts_and_the_next_batch_is_smalle
     await relay.publish_batch(_entries(7, 4))  # all acknowledged
     assert relay.position == 10
     assert relay.batch_limit == 10  # doubled back towards 1,000 with each batch in time
+    db.close()
+
+
+async def test_the_position_is_saved_when_due_and_when_the_relay_stops(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "node.db")
+    relay = Relay(Journal(db), origin="440000", nats_url="nats://127.0.0.1:1", save_interval=60)
+    relay._replies = "_INBOX.r"
+    relay._client = _SlowStream(relay, answered=100)  # type: ignore[assignment]
+    await relay.publish_batch(_entries(1, 4))
+    await relay.publish_batch(_entries(5, 4))
+    assert relay.position == 8
+    assert Journal(db).position(RELAY) == 0  # not due: a crash now publishes 1-8 again
+    relay._client = None
+    await relay.stop()
+    assert Journal(db).position(RELAY) == 8
     db.close()

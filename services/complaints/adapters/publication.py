@@ -9,7 +9,7 @@ from typing import Any
 from contracts.events import complaint as cpe
 from contracts.events.base import EventData
 from contracts.subjects import MINISTRY
-from pls.publication.journal import Journal
+from pls.publication.journal import Journal, JournalEntry
 from pls.publication.writer import JournalWriter
 from pls.trust.keys import SigningKey
 from services.complaints.application.supervision import Supervision
@@ -110,7 +110,7 @@ class SupervisionPublication(JournalWriter):
         *,
         batch_size: int = 500,
         checkpoint_interval: float = 60.0,
-        on_journal_appended: Callable[[int], None] | None = None,
+        on_journal_appended: Callable[[list[JournalEntry]], None] | None = None,
         signer: SigningKey,
     ) -> None:
         super().__init__(

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 
 from services.complaints.domain.decisions import (
     CallbackMissed,
@@ -31,14 +31,14 @@ class Supervision(Application[UUID]):
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
-        self.on_recorded: list[Callable[[int], None]] = []
+        # Told of every committed transaction's recordings, in the thread that committed it.
+        self.on_recorded: list[Callable[[list[Recording[UUID]]], None]] = []
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         recordings = super().save(*objs, **kwargs)
         if recordings:
-            position = max(r.notification.id for r in recordings if r.notification.id is not None)
             for listener in self.on_recorded:
-                listener(position)
+                listener(recordings)
         return recordings
 
     def _find(self, kind: type[D], decision_id: UUID) -> D | None:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
+from uuid import UUID
 
+from eventsourcing.persistence import Recording
 from prometheus_client import Histogram
 
 from services.province_node.adapters.relay import Relay
@@ -45,8 +48,9 @@ class PublicationBacklog:
 
     # -- told by the node --------------------------------------------------------------------
 
-    def recorded(self, position: int) -> None:
-        """Events up to notification `position` are stored (called from a worker thread)."""
+    def recorded(self, recordings: Sequence[Recording[UUID]]) -> None:
+        """These events are stored (called from the worker thread that committed them)."""
+        position = max(r.notification.id or 0 for r in recordings)
         if position > self._recorded:
             self._recorded = position
 

@@ -85,7 +85,8 @@ class ProvinceNode(Application[UUID]):
         super().__init__(env)
         self.province = province
         self._secret = pseudonym_secret
-        self.on_recorded: list[Callable[[int], None]] = []
+        # Told of every committed transaction's recordings, in the thread that committed it.
+        self.on_recorded: list[Callable[[list[Recording[UUID]]], None]] = []
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self._committing = threading.Lock()
@@ -164,9 +165,8 @@ class ProvinceNode(Application[UUID]):
 
     def _notify_recorded(self, recordings: list[Recording[UUID]]) -> list[Recording[UUID]]:
         if recordings:
-            position = max(r.notification.id for r in recordings if r.notification.id is not None)
             for listener in self.on_recorded:
-                listener(position)
+                listener(recordings)
         return recordings
 
     def _load(self, kind: type[A], aggregate_id: UUID) -> A:

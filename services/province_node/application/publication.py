@@ -13,6 +13,7 @@ from functools import singledispatchmethod
 from typing import Any
 
 from contracts.events.base import EventData
+from pls.publication.journal import JournalEntry
 from pls.publication.writer import JournalCursor, JournalWriter
 from pls.sqlstore import Cursor
 from pls.trust.keys import SigningKey
@@ -41,7 +42,7 @@ class PublicationProjection(JournalWriter):
         *,
         batch_size: int = 500,
         checkpoint_interval: float = 60.0,
-        on_journal_appended: Callable[[int], None] | None = None,
+        on_journal_appended: Callable[[list[JournalEntry]], None] | None = None,
         signer: SigningKey,
     ) -> None:
         super().__init__(
