@@ -22,6 +22,10 @@ Freshness is measured two ways:
 - from outside: the bench polls the hub's `/v1/national/freshness` (each province's last applied
   event time) and takes, for every answered command, the first poll showing it applied, minus the
   moment its 201 arrived (so it includes up to one poll interval).
+
+Where the time goes: after the load, the bench reads back every event the load published from the
+province streams and takes the time JetStream stored it minus the event's `time`, the provinces'
+part of the delay (journal writer, relay, stream); the rest of the hub's figure is the hub's part.
 """
 
 from __future__ import annotations
@@ -39,19 +43,22 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import uvloop
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from bench.common import Figure, free_port, peak_rss_mb, percentiles, report
 from bench.keepalive import Client, HTTPError
-from contracts.subjects import PROVINCES
+from contracts.subjects import PROVINCES, origin_subjects, stream_name
+from pls import bus
 from pls.federation import Federation
 from pls.natsserver import NatsServer
-from pls.trust.local import create_local_trust
+from pls.trust.local import OPERATOR, create_local_trust
 
 METRIC = "pls_hub_event_freshness_seconds"
 HELD = "pls_node_command_held_seconds"  # commands waiting for their node's publication backlog
@@ -388,6 +395,50 @@ def start_federation(directory: Path, provinces: list[str], timeout: float) -> F
     return federation
 
 
+async def _in_stream_delays(
+    federation: Federation, provinces: list[str], since: datetime
+) -> list[float]:
+    """For every event stored in the province streams since `since`: the time JetStream stored
+    it minus the event's `time` (read with an ephemeral consumer that acknowledges nothing)."""
+    client = await bus.connect(
+        federation.nats_url,
+        name="bench-freshness",
+        creds=federation.trust.creds(OPERATOR),
+        member_id=OPERATOR,
+    )
+    js = client.jetstream(timeout=30)
+    delays: list[float] = []
+    try:
+        for province in provinces:
+            reader = await js.pull_subscribe(
+                origin_subjects(province),
+                stream=stream_name(province),
+                config=ConsumerConfig(
+                    ack_policy=AckPolicy.NONE,
+                    deliver_policy=DeliverPolicy.BY_START_TIME,
+                    opt_start_time=since.isoformat(),
+                    inactive_threshold=30.0,
+                ),
+            )
+            while True:
+                try:
+                    messages = await reader.fetch(1000, timeout=1.0)
+                except TimeoutError:
+                    break
+                for message in messages:
+                    moment = orjson.loads(message.data)["time"]
+                    event_time = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+                    delays.append((message.metadata.timestamp - event_time).total_seconds())
+            await reader.unsubscribe()
+    finally:
+        await client.close()
+    return delays
+
+
+def in_stream_delays(federation: Federation, provinces: list[str], since: datetime) -> list[float]:
+    return asyncio.run(_in_stream_delays(federation, provinces, since))
+
+
 def warm_up(federation: Federation, provinces: list[str], watch: HubWatch) -> None:
     """One case at each node, seen by the hub, before anything is measured (first requests load
     the gazetteer, first events open the hub's consumers)."""
@@ -426,6 +477,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
         time.sleep(args.idle)
         idle = spent(idle_before, cpu_times(federation))
         before, held_before = scrape(hub), scrape_nodes(federation, provinces)
+        load_since = datetime.now(UTC)
         with HubWatch(hub, federation.token("staff"), args.poll) as watch:
             load_before, load_started = cpu_times(federation), time.perf_counter()
             offered = offer(
@@ -448,6 +500,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
             load = spent(load_before, cpu_times(federation))
             load_seconds = time.perf_counter() - load_started
         after, held_after = scrape(hub), scrape_nodes(federation, provinces)
+        in_stream = percentiles(in_stream_delays(federation, provinces, load_since) or [0.0])
         rss = {c.name: peak_rss_mb(c.process.pid) for c in federation.children}
         assert federation.nats is not None and federation.nats.process is not None
         rss["nats-server"] = peak_rss_mb(federation.nats.process.pid)
@@ -517,6 +570,12 @@ def main(args: argparse.Namespace) -> list[Figure]:
             "ms p99",
             target="p99 < 1,000 ms",
             extra={"p50 ms": hub_p50, "events": int(observed)},
+        ),
+        Figure(
+            "  of which at the provinces (event time → stored in the stream)",
+            in_stream["p99"],
+            "ms p99",
+            extra={"p50 ms": in_stream["p50"], "events": in_stream["n"]},
         ),
         Figure(
             f"freshness, polled from outside (201 → visible, poll every {args.poll * 1000:.0f} ms)",
