@@ -416,7 +416,7 @@ async def _in_stream_delays(
                 config=ConsumerConfig(
                     ack_policy=AckPolicy.NONE,
                     deliver_policy=DeliverPolicy.BY_START_TIME,
-                    opt_start_time=since.isoformat(),
+                    opt_start_time=since,
                     inactive_threshold=30.0,
                 ),
             )
