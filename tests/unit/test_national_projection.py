@@ -277,6 +277,19 @@ def test_a_refusal_is_a_decision_too(hub: Hub) -> None:
     assert (hub.flows()["deadlines_met"], hub.flows()["deadlines_late"]) == (1, 1)
 
 
+def test_a_refused_mediation_or_notarization_leaves_no_deadline_running(hub: Hub) -> None:
+    hub.apply(opened("c1", "mediation"), opened("c2", "notarization"), opened("c3", "mediation"))
+    months_later = OPENED_AT + 60 * DAY
+    assert hub.queries.open_overdue(Scope(), now=months_later) == 3
+    hub.apply(
+        (ce.CaseRejected(case_id="c1", reason="outside_scope"), OPENED_AT + DAY),
+        (ce.CaseRejected(case_id="c2", reason="outside_scope"), OPENED_AT + DAY),
+    )
+    assert hub.queries.open_overdue(Scope(), now=months_later) == 1  # c3 is still being mediated
+    assert set(hub.deadlines()) == {"c3/mediation_conclusion"}
+    assert (hub.flows()["deadlines_met"], hub.flows()["deadlines_late"]) == (0, 0)
+
+
 def test_the_last_day_runs_until_midnight_china_time(hub: Hub) -> None:
     hub.apply(opened("c1"), opened("c2"))
     last_minute = datetime.fromisoformat("2026-03-09T23:59:00+08:00")

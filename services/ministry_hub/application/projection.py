@@ -212,6 +212,9 @@ class NationalProjection:
         changes.move(row, status="rejected")
         changes.flow(row, day_of(envelope.time), rejected=1)
         self._end_deadlines(row, Milestone.DECIDED, envelope.time, changes)
+        # A refused case is not served: what still ran for it (a mediation's or a notarization's
+        # completion, counted from the application) stops without counting as met or late.
+        self._drop_open_deadlines(row, changes)
         return None
 
     @process_event.register
