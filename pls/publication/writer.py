@@ -2,11 +2,11 @@
 
 It reads the event store's notification log in order, in batches (events its application reports
 as recorded are taken as they were saved, without reading and decoding them again, as long as they
-continue the log where the writer is). For each batch, in one
-transaction, it lets the service update its local views, appends the translated integration events
-to the journal (numbering them with the contiguous per-source sequence and extending the running
-hash, each event signed with the publisher's key), and records how far it got. A crash at any point therefore loses nothing and writes nothing
-twice. It also appends a checkpoint event whenever one is due or asked for.
+continue the log where the writer is). For each batch, in one transaction, it lets the service
+update its local views, appends the translated integration events to the journal (numbering them
+with the contiguous per-source sequence and extending the running hash, each event signed with the
+publisher's key), and records how far it got. A crash at any point therefore loses nothing and
+writes nothing twice. It also appends a checkpoint event whenever one is due or asked for.
 """
 
 from __future__ import annotations
