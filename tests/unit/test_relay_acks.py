@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
+import prometheus_client
 import pytest
 from nats.js.errors import APIError
 
@@ -111,3 +115,27 @@ async def test_the_position_is_saved_when_due_and_when_the_relay_stops(tmp_path:
     await relay.stop()
     assert Journal(db).position(RELAY) == 8
     db.close()
+
+
+async def test_how_far_behind_its_province_the_stream_is_is_measured(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "node.db")
+    relay = Relay(Journal(db), origin="440000", nats_url="nats://127.0.0.1:1")
+    relay._replies = "_INBOX.r"
+    relay._client = _SlowStream(relay, answered=100)  # type: ignore[assignment]
+    stored = datetime.now(UTC) - timedelta(seconds=3)
+    entries = [
+        replace(entry, body=orjson.dumps({"time": (stored + timedelta(seconds=n)).isoformat()}))
+        for n, entry in enumerate(_entries(1, 3))
+    ]
+    before = _delays()
+    await relay.publish_batch(entries)
+    count, total = (a - b for a, b in zip(_delays(), before, strict=True))
+    assert count == 1  # one batch, measured by its oldest event
+    assert 3.0 <= total < 10.0
+    db.close()
+
+
+def _delays() -> tuple[float, float]:
+    count = prometheus_client.REGISTRY.get_sample_value("pls_relay_publish_delay_seconds_count")
+    total = prometheus_client.REGISTRY.get_sample_value("pls_relay_publish_delay_seconds_sum")
+    return count or 0.0, total or 0.0
