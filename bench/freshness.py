@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import uvloop
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -58,6 +57,7 @@ from contracts.subjects import PROVINCES, origin_subjects, stream_name
 from pls import bus
 from pls.federation import Federation
 from pls.natsserver import NatsServer
+from pls.publication.relay import event_time
 from pls.trust.local import OPERATOR, create_local_trust
 
 METRIC = "pls_hub_event_freshness_seconds"
@@ -426,9 +426,9 @@ async def _in_stream_delays(
                 except TimeoutError:
                     break
                 for message in messages:
-                    moment = orjson.loads(message.data)["time"]
-                    event_time = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-                    delays.append((message.metadata.timestamp - event_time).total_seconds())
+                    moment = event_time(message.data)
+                    if moment is not None:
+                        delays.append(message.metadata.timestamp.timestamp() - moment)
             await reader.unsubscribe()
     finally:
         await client.close()

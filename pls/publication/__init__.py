@@ -2,6 +2,7 @@
 nodes and the ministry's own services do it.
 
 - `journal`: the journal of integration events as published, and the positions beside it;
+- `handover`: what the event store hands the writer, and the writer the relay, in memory;
 - `writer`: the notification log into the journal (numbered by the contiguous per-source sequence,
   chained by the running hash, with checkpoints), one transaction per batch;
 - `relay`: the journal to the origin's JetStream stream, in order, at least once.

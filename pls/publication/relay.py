@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from contracts.envelope import chain_hash
 from contracts.subjects import stream_name
 from pls import bus
+from pls.publication.handover import Handover
 from pls.publication.journal import RELAY, Journal, JournalEntry
 from pls.tasks import cancel_and_wait
 from pls.telemetry import exporting, record_span, span_from
@@ -145,7 +145,7 @@ class Relay:
         self._told_of_appends = False
         # What that writer appended, in order, not yet taken into a batch (a few batches at most;
         # beyond that, or after a gap, the relay reads the journal).
-        self._appended: deque[JournalEntry] = deque()
+        self._appended: Handover[JournalEntry] = Handover(lambda e: e.sequence, 4 * batch_size)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
@@ -166,8 +166,7 @@ class Relay:
     def journal_appended(self, entries: Sequence[JournalEntry]) -> None:
         """Called from the journal writer's thread with the entries it just committed."""
         self._told_of_appends = True
-        if len(self._appended) < 4 * self.batch_size:
-            self._appended.extend(entries)
+        self._appended.add(entries)
         self._journal_end = max(self._journal_end, entries[-1].sequence)
         LAG.set(max(0, self._journal_end - self.position))
         if self._loop is not None:
@@ -328,17 +327,9 @@ class Relay:
     def _take_appended(self) -> list[JournalEntry]:
         """The next batch from what the writer of this process appended, if it continues the
         position without a gap and no rewind is pending (otherwise the journal is read)."""
-        appended = self._appended
-        while appended and appended[0].sequence <= self.position:
-            appended.popleft()
-        batch: list[JournalEntry] = []
         if self._rewound_to is not None:
-            return batch
-        expected = self.position + 1
-        while appended and len(batch) < self.batch_limit and appended[0].sequence == expected:
-            batch.append(appended.popleft())
-            expected += 1
-        return batch
+            return []
+        return self._appended.take(self.position, self.batch_limit)
 
     def _caught_up(self) -> bool:
         """Whether the last batch reached the end of the journal as reported by its writer."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from contracts.events.base import EventData
 from contracts.events.checkpoint import CheckpointPublished
 from contracts.registry import REGISTRY
 from pls.dispatch import fast_method
+from pls.publication.handover import Handover
 from pls.publication.journal import PROJECTION, Journal, JournalEntry
 from pls.sqlstore import Cursor, Database
 from pls.trust.keys import SigningKey
@@ -93,9 +93,9 @@ class JournalWriter:
         sequence, running_hash = journal.journal_head()
         checkpointed = journal.last_sequence_of_type(REGISTRY.for_model(CheckpointPublished).name)
         self.journal = JournalCursor(sequence, running_hash, checkpointed, time.monotonic())
-        # Recordings the application reported (`notify`), in the order it reported them; at most
-        # a few batches are kept, the rest is read from the notification log.
-        self._recorded: deque[Any] = deque()
+        # Recordings the application reported (`notify`), in order; at most a few batches wait,
+        # the rest is read from the notification log.
+        self._recorded: Handover[Any] = Handover(lambda r: r.notification.id, 4 * batch_size)
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._stopping = threading.Event()
@@ -130,8 +130,7 @@ class JournalWriter:
 
     def notify(self, recordings: Sequence[Any] = ()) -> None:
         """New events were recorded (eventsourcing `Recording`s, committed): wake up."""
-        if len(self._recorded) < 4 * self.batch_size:
-            self._recorded.extend(recordings)
+        self._recorded.add(recordings)
         self._wake.set()
 
     def request_checkpoint(self) -> None:
@@ -186,17 +185,10 @@ class JournalWriter:
     def _take_recorded(self) -> list[tuple[int, Any]]:
         """The next batch from the reported recordings, if they continue the log at the writer's
         position without a gap (otherwise the log is read)."""
-        recorded = self._recorded
-        while recorded and recorded[0].notification.id <= self.position:
-            recorded.popleft()
-        batch: list[tuple[int, Any]] = []
-        expected = self.position + 1
-        while recorded and len(batch) < self.batch_size:
-            if recorded[0].notification.id != expected:
-                break
-            batch.append((expected, recorded.popleft().domain_event))
-            expected += 1
-        return batch
+        return [
+            (r.notification.id, r.domain_event)
+            for r in self._recorded.take(self.position, self.batch_size)
+        ]
 
     def _project(self, events: Sequence[tuple[int, Any]]) -> None:
         """Project (notification id, domain event) pairs, in log order, in one transaction."""
