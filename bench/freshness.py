@@ -200,6 +200,7 @@ def offer(
 ) -> Offered:
     counties = {p: county_of(p) for p in provinces}
     jobs = []
+    processes = min(processes, len(provinces))  # each load generator has provinces of its own
     for i in range(processes):
         mine = provinces[i::processes]
         jobs.append(

@@ -96,6 +96,12 @@ class JournalWriter:
         # Recordings the application reported (`notify`), in order; at most a few batches wait,
         # the rest is read from the notification log.
         self._recorded: Handover[Any] = Handover(lambda r: r.notification.id, 4 * batch_size)
+        # The highest notification id reported, and whether the log must be read anyway (at the
+        # start, after a report without recordings, after a quiet while): with neither, nothing
+        # handed over means nothing new, and the log is not read after every batch for nothing.
+        self._reported_end = 0
+        self._reported_lock = threading.Lock()  # reports come from several command threads
+        self._read_log = True
         self._wake = threading.Event()
         self._progress = threading.Condition()
         self._stopping = threading.Event()
@@ -129,8 +135,15 @@ class JournalWriter:
             self._thread.join(timeout)
 
     def notify(self, recordings: Sequence[Any] = ()) -> None:
-        """New events were recorded (eventsourcing `Recording`s, committed): wake up."""
-        self._recorded.add(recordings)
+        """New events were recorded (eventsourcing `Recording`s, committed): wake up. Without
+        recordings, the notification log is read."""
+        if recordings:
+            last = max(r.notification.id for r in recordings)
+            with self._reported_lock:
+                self._reported_end = max(self._reported_end, last)
+            self._recorded.add(recordings)
+        else:
+            self._read_log = True
         self._wake.set()
 
     def request_checkpoint(self) -> None:
@@ -161,17 +174,23 @@ class JournalWriter:
                 backoff = min(backoff * 2, 5.0)
                 continue
             if not worked:
-                self._wake.wait(0.5)
+                if not self._wake.wait(0.5):
+                    self._read_log = True  # nothing reported for a while: look anyway
                 self._wake.clear()
 
     def run_once(self) -> bool:
         """Project one batch (or append a due checkpoint). Returns whether anything was done."""
-        events = self._take_recorded() or [
-            (notification.id, self.app.mapper.to_domain_event(notification))
-            for notification in self.app.recorder.select_notifications(
-                start=self.position + 1, limit=self.batch_size
-            )
-        ]
+        events = self._take_recorded()
+        if not events and (self._read_log or self.position < self._reported_end):
+            self._read_log = False  # before reading: a report meanwhile asks again
+            events = [
+                (notification.id, self.app.mapper.to_domain_event(notification))
+                for notification in self.app.recorder.select_notifications(
+                    start=self.position + 1, limit=self.batch_size
+                )
+            ]
+            if len(events) == self.batch_size:
+                self._read_log = True  # the log may hold more than one batch
         if events:
             self._project(events)
             return True

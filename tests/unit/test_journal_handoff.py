@@ -77,12 +77,17 @@ def test_the_journal_from_handed_over_events_is_the_journal_read_back_from_the_l
 
     node.recorder.select_notifications = counted  # type: ignore[method-assign]
     _a_day_of_work(node)
+    _journal(handed)
+    # Every event was taken as handed over; the log was looked at once, when the writer found
+    # nothing more handed over for the first time, and not again after later batches.
+    assert reads == [0]
+    open_case(node)
     from_memory = _journal(handed)
-    assert sum(reads) == 0  # every event was taken as handed over, none read back
+    assert reads == [0]
     node.recorder.select_notifications = select  # type: ignore[method-assign]
 
     read_back = _journal(_projection(node, tmp_path / "read.db"))
-    assert len(from_memory) == len(read_back) == 26
+    assert len(from_memory) == len(read_back) == 27
     assert [e.body for e in from_memory] == [e.body for e in read_back]
     assert from_memory[-1].running_hash == read_back[-1].running_hash
 
@@ -97,6 +102,22 @@ def test_events_missing_from_the_handover_are_read_from_the_log(tmp_path: Path) 
     assert [e.sequence for e in journal] == [1, 2, 3, 4]
     reference = _journal(_projection(node, tmp_path / "read.db"))
     assert [e.body for e in journal] == [e.body for e in reference]
+
+
+def test_events_never_reported_are_read_from_the_log_after_a_quiet_while(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    writer = _projection(node, tmp_path / "handed.db")
+    node.on_recorded.append(writer.notify)
+    writer.start()
+    try:
+        open_case(node)
+        assert writer.wait_for(1)
+        node.on_recorded.clear()  # say, a command committed by another process
+        open_case(node)
+        assert writer.wait_for(2, timeout=3.0)
+    finally:
+        writer.stop()
+    assert [e.sequence for e in writer.store.journal_after(0, 10)] == [1, 2]
 
 
 def _entries(db: SQLiteDatabase, count: int) -> list[JournalEntry]:
