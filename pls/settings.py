@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.subjects import PROVINCES
@@ -63,6 +63,13 @@ class ProvinceConsumerSettings(BaseSettings):
     node_url_template: str = "http://127.0.0.1:{port}"
     node_token: SecretStr | None = None
     node_token_file: Path | None = None
+    linger: float = Field(
+        default=0.005,
+        ge=0,
+        le=5,
+        description="Seconds a batch waits for more events after its first: at low rates, "
+        "fewer and larger commits and acknowledgements for that much more delay.",
+    )
 
     def journal_token(self) -> str | None:
         """The bearer token shown to province nodes when backfilling from their journals."""

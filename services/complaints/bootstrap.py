@@ -221,6 +221,7 @@ def build_runtime(
         acknowledge,
         backfill=backfill.page,
         max_batch=settings.max_batch,
+        linger=settings.linger,
         gap_timeout=settings.gap_timeout,
         interested_in=interested_in,
         name="complaints",

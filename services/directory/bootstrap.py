@@ -155,6 +155,7 @@ def build_runtime(settings: DirectorySettings, common: CommonSettings) -> Direct
         acknowledge,
         backfill=journal.page,
         max_batch=settings.max_batch,
+        linger=settings.linger,
         gap_timeout=settings.gap_timeout,
         interested_in=interested_in,
         name="directory",

@@ -309,6 +309,7 @@ def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
         acknowledge,
         backfill=journal.page,
         max_batch=settings.max_batch,
+        linger=settings.linger,
         gap_timeout=settings.gap_timeout,
         registry=registry,
         max_held=settings.max_held,

@@ -12,8 +12,8 @@ from contracts.events.base import EventData
 AT = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 MONDAY_10_CHINA = datetime.fromisoformat("2026-03-02T10:00:00+08:00")
 TIANHE_POINT = (23.1247, 113.3612)
-ALWAYS = [
-    {"day": d, "opens": "00:00", "closes": "23:59"}
+ALWAYS = [  # a period closing when it opens runs into the next day: round the clock
+    {"day": d, "opens": "00:00", "closes": "00:00"}
     for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ]
 WORKDAYS = [

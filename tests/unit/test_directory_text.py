@@ -66,6 +66,10 @@ def test_opening_hours_in_china_time_including_past_midnight() -> None:
     overnight = hours.periods([{"day": "sun", "opens": "22:00", "closes": "02:00"}])
     assert hours.is_open(overnight, datetime(2026, 3, 2, 1, 0, tzinfo=CHINA))  # Monday 01:00
     assert not hours.is_open(overnight, datetime(2026, 3, 2, 3, 0, tzinfo=CHINA))
+    # Closing when it opens: the whole day, its last minute too.
+    all_day = hours.periods([{"day": "mon", "opens": "00:00", "closes": "00:00"}])
+    assert hours.is_open(all_day, datetime(2026, 3, 2, 23, 59, 30, tzinfo=CHINA))
+    assert not hours.is_open(all_day, datetime(2026, 3, 3, 0, 0, tzinfo=CHINA))
     schedule = [{"day": "tue", "opens": "09:00", "closes": "12:00"}]
     assert hours.parse_canonical(hours.canonical(schedule)) == hours.periods(schedule)
 
