@@ -54,6 +54,17 @@ class CommonSettings(BaseSettings):
             raise SystemExit(f"{name} must be set to a real secret when PLS_ENVIRONMENT=production")
 
 
+Linger = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=5,
+        description="Seconds a batch waits for more events after its first: at low rates, "
+        "fewer and larger commits and acknowledgements for that much more delay.",
+    ),
+]
+
+
 class ProvinceConsumerSettings(BaseSettings):
     """What every service consuming the province streams shares: which provinces, where their
     nodes are, and the token shown to a node when backfilling from its journal."""
@@ -63,13 +74,7 @@ class ProvinceConsumerSettings(BaseSettings):
     node_url_template: str = "http://127.0.0.1:{port}"
     node_token: SecretStr | None = None
     node_token_file: Path | None = None
-    linger: float = Field(
-        default=0.005,
-        ge=0,
-        le=5,
-        description="Seconds a batch waits for more events after its first: at low rates, "
-        "fewer and larger commits and acknowledgements for that much more delay.",
-    )
+    linger: Linger = 0.005
 
     def journal_token(self) -> str | None:
         """The bearer token shown to province nodes when backfilling from their journals."""

@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, Field
 from pydantic_settings import SettingsConfigDict
 
 from pls import ports
-from pls.settings import ProvinceConsumerSettings
+from pls.settings import Linger, ProvinceConsumerSettings
 from pls.sqlstore import eventsourcing_env
 
 
@@ -33,7 +33,7 @@ class ComplaintsSettings(ProvinceConsumerSettings):
     )
     check_interval: float = 5.0
     max_batch: int = 2000
-    linger: float = 0.25  # a quarter second later changes nothing here; batches cost less
+    linger: Linger = 0.25  # a quarter second later changes nothing here; batches cost less
     fetch_batch: int = 500
     gap_timeout: float = 3.0
     relay_enabled: bool = True

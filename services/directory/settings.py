@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from contracts.subjects import MINISTRY
 from pls import ports
-from pls.settings import ProvinceConsumerSettings
+from pls.settings import Linger, ProvinceConsumerSettings
 
 
 class DirectorySettings(ProvinceConsumerSettings):
@@ -24,7 +24,7 @@ class DirectorySettings(ProvinceConsumerSettings):
     ministry: bool = True
     durable: str = "directory"
     max_batch: int = 5000
-    linger: float = 0.25  # a quarter second later changes nothing here; batches cost less
+    linger: Linger = 0.25  # a quarter second later changes nothing here; batches cost less
     fetch_batch: int = 500
     gap_timeout: float = 3.0
     max_radius_m: float = 100_000.0
