@@ -8,26 +8,35 @@ shortcut for the run that continues exactly where the taker is.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class Handover(Generic[T]):
-    """Items numbered consecutively, handed over in order by one thread and taken by another.
+    """Items numbered consecutively, handed over by one or more threads and taken by another.
 
     At most `capacity` items wait; beyond that new ones are dropped (the taker reads them from
-    storage). `collections.deque` appends and pops are atomic, so no lock is needed with one
-    thread adding and one taking."""
+    storage). `end` is the highest number ever handed over, kept or dropped: while the taker is
+    there, nothing it has not seen was handed over. `collections.deque` appends and pops are
+    atomic; only `end` needs a lock, for threads adding at once."""
 
     def __init__(self, number: Callable[[T], int], capacity: int) -> None:
         self._number = number
         self._capacity = capacity
         self._items: deque[T] = deque()
+        self._lock = threading.Lock()
+        self.end = 0
 
-    def add(self, items: Iterable[T]) -> None:
+    def add(self, items: Sequence[T]) -> None:
+        if not items:
+            return
+        last = max(map(self._number, items))
+        with self._lock:
+            self.end = max(self.end, last)
         if len(self._items) < self._capacity:
             self._items.extend(items)
 

@@ -96,11 +96,9 @@ class JournalWriter:
         # Recordings the application reported (`notify`), in order; at most a few batches wait,
         # the rest is read from the notification log.
         self._recorded: Handover[Any] = Handover(lambda r: r.notification.id, 4 * batch_size)
-        # The highest notification id reported, and whether the log must be read anyway (at the
-        # start, after a report without recordings, after a quiet while): with neither, nothing
-        # handed over means nothing new, and the log is not read after every batch for nothing.
-        self._reported_end = 0
-        self._reported_lock = threading.Lock()  # reports come from several command threads
+        # Whether the log must be read anyway (at the start, after a report without recordings,
+        # after a quiet while): otherwise, with the writer at the end of what was reported,
+        # nothing handed over means nothing new, and the log is not read after every batch.
         self._read_log = True
         self._wake = threading.Event()
         self._progress = threading.Condition()
@@ -138,9 +136,6 @@ class JournalWriter:
         """New events were recorded (eventsourcing `Recording`s, committed): wake up. Without
         recordings, the notification log is read."""
         if recordings:
-            last = max(r.notification.id for r in recordings)
-            with self._reported_lock:
-                self._reported_end = max(self._reported_end, last)
             self._recorded.add(recordings)
         else:
             self._read_log = True
@@ -181,7 +176,7 @@ class JournalWriter:
     def run_once(self) -> bool:
         """Project one batch (or append a due checkpoint). Returns whether anything was done."""
         events = self._take_recorded()
-        if not events and (self._read_log or self.position < self._reported_end):
+        if not events and (self._read_log or self.position < self._recorded.end):
             self._read_log = False  # before reading: a report meanwhile asks again
             events = [
                 (notification.id, self.app.mapper.to_domain_event(notification))
