@@ -4,8 +4,9 @@
     python bench/node.py --quick    # make bench-quick: 4 s and 3 s
 
 A real `pls node` process (uvicorn, its relay publishing to a private nats-server, the
-federation's trust) is started as `pls up` starts it. Load comes from other processes (httpx
-async clients with keep-alive, an operator's bearer token), 64 clients in all, each sending its
+federation's trust) is started as `pls up` starts it. Load comes from other processes (the lean
+keep-alive client of bench/keepalive.py, as the freshness bench uses, with an operator's bearer
+token), 64 clients in all, each sending its
 next request as soon as the last is answered. The mix is mostly opening cases (60 %), the rest
 moving cases opened earlier by the same client one step on: accept, assign (to an agency with a
 mediator, registered before the run), start, conclude, rate. Every command carries an
@@ -34,6 +35,7 @@ from typing import Any
 import httpx
 
 from bench.common import Bed, Figure, bed, free_port, peak_rss_mb, percentiles, report
+from bench.keepalive import Client, HTTPError
 from pls import bus
 from pls.federation import Federation
 from pls.trust.local import OPERATOR
@@ -79,8 +81,7 @@ def _step_body(step: str, agency: dict[str, str], rng: random.Random) -> dict[st
 
 
 async def _client(
-    http: httpx.AsyncClient,
-    base: str,
+    http: Client,
     kind: str,
     agency: dict[str, str],
     warm_until: float,
@@ -95,32 +96,36 @@ async def _client(
         if now >= until:
             return
         if kind == "trivial":
-            name, method, url, body = "healthz", "GET", f"{base}/healthz", None
+            name, method, url, body = "healthz", "GET", "/healthz", None
         elif not cases or rng.random() < OPEN_SHARE:
-            name, method, url, body = "open", "POST", f"{base}/v1/cases", _case_body(rng)
+            name, method, url, body = "open", "POST", "/v1/cases", _case_body(rng)
         else:
             index = rng.randrange(len(cases))
             case_id, step = cases[index]
             name = STEPS[step]
-            method, url = "POST", f"{base}/v1/cases/{case_id}/{name}"
+            method, url = "POST", f"/v1/cases/{case_id}/{name}"
             body = _step_body(name, agency, rng)
-        headers = {"Idempotency-Key": uuid.uuid4().hex} if method == "POST" else {}
         started = time.perf_counter()
         try:
-            response = await http.request(method, url, json=body, headers=headers)
-        except httpx.HTTPError as error:
+            if method == "POST":
+                response = await http.post_json(
+                    url, body or {}, headers={"Idempotency-Key": uuid.uuid4().hex}
+                )
+            else:
+                response = await http.request(method, url)
+        except HTTPError as error:
             key = f"{name} {type(error).__name__}"
             load.failures[key] = load.failures.get(key, 0) + 1
             continue
         elapsed = time.perf_counter() - started
         load.requests += 1
-        ok = response.status_code in (200, 201)
+        ok = response.status in (200, 201)
         if started >= warm_until:
             if ok:
                 load.latencies.setdefault(name, []).append(elapsed)
             else:
-                load.failures[f"{name} {response.status_code}"] = (
-                    load.failures.get(f"{name} {response.status_code}", 0) + 1
+                load.failures[f"{name} {response.status}"] = (
+                    load.failures.get(f"{name} {response.status}", 0) + 1
                 )
         if not ok or kind == "trivial":
             continue
@@ -140,21 +145,21 @@ def _run_load(job: dict[str, Any]) -> Load:
     async def run() -> Load:
         load = Load()
         before = resource.getrusage(resource.RUSAGE_SELF)
-        limits = httpx.Limits(
-            max_connections=job["clients"],
-            max_keepalive_connections=job["clients"],
-            keepalive_expiry=4.0,  # below uvicorn's 5 s: never reuse a connection it closed
+        # The lean client of bench/keepalive.py, one keep-alive connection a client: httpx's
+        # pool spends several times the CPU per request, which the node would not get.
+        http = Client(
+            job["url"],
+            connections=job["clients"],
+            headers={"Authorization": f"Bearer {job['token']}"},
         )
-        headers = {"Authorization": f"Bearer {job['token']}"}
-        async with httpx.AsyncClient(limits=limits, headers=headers, timeout=60) as http:
-            start = time.perf_counter()
-            warm_until = start + job["warmup"]
-            until = warm_until + job["seconds"]
+        start = time.perf_counter()
+        warm_until = start + job["warmup"]
+        until = warm_until + job["seconds"]
+        try:
             await asyncio.gather(
                 *(
                     _client(
                         http,
-                        job["url"],
                         job["kind"],
                         job["agency"],
                         warm_until,
@@ -165,7 +170,9 @@ def _run_load(job: dict[str, Any]) -> Load:
                     for i in range(job["clients"])
                 )
             )
-            load.seconds = time.perf_counter() - warm_until
+        finally:
+            await http.close()
+        load.seconds = time.perf_counter() - warm_until
         usage = resource.getrusage(resource.RUSAGE_SELF)
         load.cpu_seconds = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
         return load

@@ -95,14 +95,19 @@ class Simulator:
             )
             for code, url in nodes.items()
         }
-        self._token_of = {state.url: state.token for state in self.provinces.values()}
         weights = {code: cal.POPULATION_MILLIONS[code] for code in self.provinces}
         self.province_weights = weights
         self.mix = cal.service_mix()
-        self.client = httpx.AsyncClient(
-            timeout=15.0,
-            limits=httpx.Limits(max_connections=concurrency * 2),
-        )
+        # A client (a connection pool) for each node: one pool for all would look through every
+        # node's connections for each request, at a cost that grows with the federation.
+        self._clients = {
+            state.url: httpx.AsyncClient(
+                timeout=15.0,
+                limits=httpx.Limits(max_connections=concurrency * 2),
+                headers={"Authorization": f"Bearer {state.token}"} if state.token else None,
+            )
+            for state in self.provinces.values()
+        }
         self.semaphore = asyncio.Semaphore(concurrency)
         # Registering agencies has its own, narrower lane so case traffic flows from the start.
         self.seeding = asyncio.Semaphore(max(2, concurrency // 4))
@@ -123,13 +128,11 @@ class Simulator:
         lane: asyncio.Semaphore | None = None,
     ) -> dict[str, Any] | None:
         headers = {"Idempotency-Key": key} if key else {}
-        token = next((t for base, t in self._token_of.items() if url.startswith(base)), None)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        client = next(c for base, c in self._clients.items() if url.startswith(base + "/"))
         async with lane or self.semaphore:
             for attempt in range(3):
                 try:
-                    response = await self.client.post(url, json=body or {}, headers=headers)
+                    response = await client.post(url, json=body or {}, headers=headers)
                 except httpx.HTTPError as error:
                     self.stats["network_errors"] += 1
                     log.debug("simulator request failed", url=url, error=str(error))
@@ -549,5 +552,6 @@ class Simulator:
         finally:
             for task in tasks:
                 task.cancel()
-            await self.client.aclose()
+            for client in self._clients.values():
+                await client.aclose()
         return self.stats

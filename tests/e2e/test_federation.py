@@ -435,3 +435,33 @@ def test_an_agency_registered_at_a_province_is_found_in_the_directory_and_its_re
         )
         credit = client.get(f"{directory}/organizations/{listed[0]['id']}/credit").json()
         assert [e["kind"] for e in credit["entries"]] == ["registered", "licence_revoked"]
+
+
+def test_simulated_traffic_reaches_every_node_with_its_own_token(federation: Federation) -> None:
+    """`pls simulate` as it runs against a federation: each node gets its own cases, sent with
+    that node's operator token (a token of another province would be refused)."""
+    from pls.simulator.traffic import Simulator
+
+    with client_for(federation) as client:
+
+        def totals() -> dict[str, int]:
+            rows = client.get(f"{federation.hub_url}/v1/national/provinces").json()["rows"]
+            return {row["code"]: row["total"] for row in rows}
+
+        before = totals()
+        simulator = Simulator(
+            {p: federation.node_url(p) for p in PROVINCES},
+            rate=8.0,
+            day_seconds=2.0,
+            seed=7,
+            tokens={p: federation.token(f"operator-{p}") for p in PROVINCES},
+        )
+        stats = asyncio.run(simulator.run(8.0))
+        refused = {k: n for k, n in stats.items() if k in ("http_401", "http_403")}
+        assert not refused, stats
+        assert stats["http_201"] > 0, stats
+        wait_sync(
+            lambda: all(totals().get(p, 0) > before.get(p, 0) for p in PROVINCES),
+            30,
+            "new cases in both provinces",
+        )
