@@ -402,6 +402,8 @@ def main(args: argparse.Namespace) -> list[Figure]:
                 "load generator CPU per /healthz ms": trivial.cpu_seconds
                 / max(1, trivial.requests)
                 * 1000,
+                # Of one core, while the commands ran: near 1.0, one interpreter is saturated.
+                "node cores busy": server_cpu_commands / (args.warmup + args.seconds),
                 "node peak RSS MB": rss,
                 "commands per commit": per_commit,
             },
