@@ -1,0 +1,29 @@
+"""The gazetteer of divisions: one per process, however many threads ask for it at once."""
+
+from __future__ import annotations
+
+import threading
+
+from pls import divisions
+
+
+def test_threads_asking_at_once_share_one_gazetteer() -> None:
+    # A fresh node's first requests come together, each on a worker thread: they must wait for
+    # one build, not each make a 30 MB copy of their own.
+    divisions._gazetteer.cache_clear()
+    start = threading.Barrier(8)
+    seen: list[divisions.Gazetteer] = []
+
+    def ask() -> None:
+        start.wait()
+        seen.append(divisions.gazetteer())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 8
+    assert all(gazetteer is seen[0] for gazetteer in seen)
+    assert divisions.gazetteer() is seen[0]
+    assert divisions.is_county("440106")  # 广州市天河区
