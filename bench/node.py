@@ -6,11 +6,10 @@
 A real `pls node` process (uvicorn, its relay publishing to a private nats-server, the
 federation's trust) is started as `pls up` starts it. Load comes from other processes (the lean
 keep-alive client of bench/keepalive.py, as the freshness bench uses, with an operator's bearer
-token), 64 clients in all, each sending its
-next request as soon as the last is answered. The mix is mostly opening cases (60 %), the rest
-moving cases opened earlier by the same client one step on: accept, assign (to an agency with a
-mediator, registered before the run), start, conclude, rate. Every command carries an
-Idempotency-Key, as the channels send it.
+token), 64 clients in all, each sending its next request as soon as the last is answered. The
+mix is mostly opening cases (60 %), the rest moving cases opened earlier by the same client one
+step on: accept, assign (to an agency with a mediator, registered before the run), start,
+conclude, rate. Every command carries an Idempotency-Key, as the channels send it.
 
 Baseline: the same clients against `/healthz` of the same process (same middleware: tracing,
 metrics, body limit, security headers), so the ratio says what a command costs beyond HTTP.
