@@ -13,11 +13,11 @@ CC BY 4.0 from the Vonng/adcode project. Three conventions make the tree regular
 from __future__ import annotations
 
 import csv
-import io
+import importlib.util
 import threading
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 from contracts.subjects import PROVINCES
 
@@ -56,13 +56,19 @@ class Gazetteer:
 
 
 def _coordinates() -> dict[str, tuple[float, float]]:
-    text = resources.files("cpca").joinpath("resources/adcodes.csv").read_text(encoding="utf-8")
+    # Only cpca's table of points is read: the package is located, not imported (importing it
+    # loads its address parser, 15 MB that every service would keep).
+    spec = importlib.util.find_spec("cpca")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("cpca (the table of division coordinates) is not installed")
     points: dict[str, tuple[float, float]] = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        try:
-            points[row["adcode"][:6]] = (float(row["latitude"]), float(row["longitude"]))
-        except (KeyError, ValueError):
-            continue
+    table = Path(spec.origin).parent / "resources" / "adcodes.csv"
+    with table.open(encoding="utf-8", newline="") as stream:
+        for row in csv.DictReader(stream):
+            try:
+                points[row["adcode"][:6]] = (float(row["latitude"]), float(row["longitude"]))
+            except (KeyError, ValueError):
+                continue
     return points
 
 
