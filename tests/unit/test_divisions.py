@@ -10,7 +10,7 @@ from pls import divisions
 def test_threads_asking_at_once_share_one_gazetteer() -> None:
     # A fresh node's first requests come together, each on a worker thread: they must wait for
     # one build, not each make a 30 MB copy of their own.
-    divisions._gazetteer.cache_clear()
+    divisions.gazetteer.forget()
     start = threading.Barrier(8)
     seen: list[divisions.Gazetteer] = []
 
