@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from pls import divisions
 
 
-def test_threads_asking_at_once_share_one_gazetteer() -> None:
+def test_threads_asking_at_once_share_one_gazetteer(monkeypatch: pytest.MonkeyPatch) -> None:
     # A fresh node's first requests come together, each on a worker thread: they must wait for
     # one build, not each make a 30 MB copy of their own.
     divisions.gazetteer.forget()
+    builds: list[int] = []
+    read_points = divisions._coordinates
+
+    def counted() -> dict[str, tuple[float, float]]:
+        builds.append(1)  # read once for each build
+        return read_points()
+
+    monkeypatch.setattr(divisions, "_coordinates", counted)
     start = threading.Barrier(8)
     seen: list[divisions.Gazetteer] = []
 
@@ -24,6 +34,7 @@ def test_threads_asking_at_once_share_one_gazetteer() -> None:
     for thread in threads:
         thread.join()
     assert len(seen) == 8
+    assert len(builds) == 1
     assert all(gazetteer is seen[0] for gazetteer in seen)
     assert divisions.gazetteer() is seen[0]
     assert divisions.is_county("440106")  # 广州市天河区
