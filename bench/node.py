@@ -285,6 +285,7 @@ def profile(pid: int, path: Path, seconds: float) -> subprocess.Popen[bytes]:
             "--rate",
             "200",
             "--gil",
+            "--nonblocking",  # sampling without stopping the node, which would slow it
             "--format",
             "raw",
             "--output",

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Gauge
 
+from pls import divisions
 from pls.settings import CommonSettings
 from pls.sqlstore import open_database
 from pls.trust.keys import SigningKey
@@ -170,6 +171,8 @@ def create_app(runtime: NodeRuntime) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Commands check counties on the event loop: the gazetteer is read before they come.
+        await asyncio.to_thread(divisions.gazetteer)
         runtime.projection.start()
         if runtime.relay is not None:
             await runtime.relay.start()

@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
     ProcessingEvent,
 )
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    JSONTranscoder,
+    Recording,
+    Transcoding,
+)
 from prometheus_client import Histogram
 
 from services.province_node.domain.agency import Agency
 from services.province_node.domain.base import NodeAggregate
 from services.province_node.domain.case import Applicant, Case
 from services.province_node.domain.complaint import Complaint
-from services.province_node.domain.context import current_command
+from services.province_node.domain.context import CommandContext, acting, current_command
 from services.province_node.domain.errors import (
     IdempotencyKeyReused,
     ReferenceNotFound,
@@ -30,7 +40,9 @@ from services.province_node.domain.errors import (
 )
 from services.province_node.domain.pseudonym import pseudonym
 
+log = structlog.get_logger(__name__)
 A = TypeVar("A", bound=NodeAggregate)
+T = TypeVar("T")
 COMMANDS_PER_COMMIT = Histogram(
     "pls_node_commands_per_commit",
     "Commands whose events were stored in one event store transaction (group commit)",
@@ -56,6 +68,29 @@ class _Pending:
     done: bool = False
     recordings: list[Recording[UUID]] = field(default_factory=list)
     error: Exception | None = None
+    settled: asyncio.Future[None] | None = None  # a command awaiting it on an event loop
+
+
+@dataclass
+class _Deferred:
+    """A command run by `ProvinceNode.execute`: the events it saves, committed after it returns."""
+
+    processing: ProcessingEvent[UUID] | None = None
+    lost_race: bool = False  # run again after its events were refused: it only reads
+
+
+_deferred: ContextVar[_Deferred | None] = ContextVar("deferred_commit", default=None)
+
+
+def _lost_race() -> bool:
+    deferred = _deferred.get()
+    return deferred is not None and deferred.lost_race
+
+
+def _settle(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 class ConcurrentChange(Exception):
@@ -90,10 +125,108 @@ class ProvinceNode(Application[UUID]):
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self._committing = threading.Lock()
+        self._draining = False  # the committer has been asked to commit what is queued
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{province}")
+        # SQLite (or memory) answers a read in tens of microseconds; PostgreSQL over the network.
+        module = self.env.get(InfrastructureFactory.PERSISTENCE_MODULE, "")
+        self._reads_are_local = "postgres" not in module
+
+    def close(self) -> None:
+        self._committer.shutdown(wait=True)
+        super().close()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(SetAsList())
+
+    # -- running commands ----------------------------------------------------------------------
+
+    async def execute(self, context: CommandContext, command: Callable[[], T]) -> T:
+        """Run `command` (a call of one of this node's command methods) as `context`'s actor; it
+        returns once the command's events are durably stored.
+
+        With the event store in SQLite, loading an aggregate takes tens of microseconds, so the
+        command runs here, on the event loop, and only its commit waits, off the loop, in the
+        next group commit. The same commands in worker threads cost the node three times the CPU
+        under load, the threads contending for the interpreter (docs/benchmarks.md, "Province
+        node"). With PostgreSQL, whose reads cross the network, the command runs in a worker
+        thread and commits as `save` does.
+
+        If another command stored a change to the same record first, the command runs again the
+        way it would have recovered had it committed itself (`_change`, `_create_once`): a retry
+        of that same request answers with what it stored, anything else is a `ConcurrentChange`.
+        """
+        with acting(context):
+            if not self._reads_are_local:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(None, copy_context().run, command)
+            deferred = _Deferred()
+            token = _deferred.set(deferred)
+            try:
+                result = command()
+            finally:
+                _deferred.reset(token)
+            if deferred.processing is None:  # nothing to store: a refusal or a repeated request
+                return result
+            try:
+                await self._commit_later(deferred.processing)
+            except ConcurrentChange:
+                token = _deferred.set(_Deferred(lost_race=True))
+                try:
+                    return command()
+                finally:
+                    _deferred.reset(token)
+            return result
+
+    async def _commit_later(self, processing: ProcessingEvent[UUID]) -> None:
+        """Queue `processing` for the committer thread and wait until it is committed."""
+        entry = _Pending(processing, settled=asyncio.get_running_loop().create_future())
+        with self._queue_lock:
+            self._queue.append(entry)
+            start, self._draining = not self._draining, True
+        if start:
+            self._committer.submit(self._drain)
+        await entry.settled  # type: ignore[misc]
+        if entry.error is not None:
+            raise entry.error
+
+    def _drain(self) -> None:
+        """The committer thread: commit what is queued, group after group, until nothing is."""
+        while True:
+            with self._committing:
+                with self._queue_lock:
+                    if not self._queue:
+                        self._draining = False
+                        return
+                try:
+                    self._commit_queued()
+                except Exception:  # a listener failed after the commit; its commands are answered
+                    log.exception("after a group commit")
+
+    def _commit_queued(self) -> None:
+        """Commit what is queued as one group and wake who waits for it; the caller holds
+        `_committing`."""
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+        try:
+            self._commit_group(batch)
+        except Exception as error:
+            for entry in batch:
+                if not entry.done:
+                    entry.error, entry.done = error, True
+            raise
+        finally:
+            self._settle(batch)
+
+    @staticmethod
+    def _settle(batch: list[_Pending]) -> None:
+        """Wake the commands of `batch` waiting on event loops: one call a loop, not one each."""
+        waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for entry in batch:
+            if entry.settled is not None:
+                waiting.setdefault(entry.settled.get_loop(), []).append(entry.settled)
+        for loop, futures in waiting.items():
+            loop.call_soon_threadsafe(_settle, futures)
 
     # -- saving --------------------------------------------------------------------------------
 
@@ -104,7 +237,16 @@ class ProvinceNode(Application[UUID]):
         together in the next transaction (group commit): one fsync for all of them instead of
         one each, and no command is answered before its own events are durably stored. If that
         shared transaction is refused (two commands changed the same record), each command is
-        committed on its own, so only the one that lost the race gets `ConcurrentChange`."""
+        committed on its own, so only the one that lost the race gets `ConcurrentChange`.
+
+        Under `execute` the events are kept for it to commit once the command returns."""
+        deferred = _deferred.get()
+        if deferred is not None:
+            if deferred.processing is not None or deferred.lost_race or kwargs:
+                raise RuntimeError("a command run by execute() saves once, without options")
+            deferred.processing = ProcessingEvent()
+            deferred.processing.collect_events(*objs)
+            return []
         if kwargs:
             return self._notify_recorded(self._commit_alone(ProcessingEvent(), objs, kwargs))
         entry = _Pending(ProcessingEvent())
@@ -113,9 +255,7 @@ class ProvinceNode(Application[UUID]):
             self._queue.append(entry)
         with self._committing:
             if not entry.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._commit_group(batch)
+                self._commit_queued()
         if entry.error is not None:
             raise entry.error
         return entry.recordings
@@ -182,6 +322,8 @@ class ProvinceNode(Application[UUID]):
         command_id = current_command().command_id
         aggregate = self._load(kind, aggregate_id)
         if not aggregate.has_handled(command_id):
+            if _lost_race():  # its change was refused: another command's came first
+                raise ConcurrentChange(f"{kind.__name__.lower()} {aggregate_id} changed meanwhile")
             action(aggregate)
             try:
                 self.save(aggregate)
@@ -206,12 +348,14 @@ class ProvinceNode(Application[UUID]):
         The insert is tried first: the event store refuses a second aggregate with the same id,
         and only then is the existing one read, so a first request costs one write.
         """
-        try:
-            created = create()
-            self.save(created)
-            return created, True
-        except ConcurrentChange:
-            aggregate = self._load(kind, aggregate_id)
+        if not _lost_race():
+            try:
+                created = create()
+                self.save(created)
+                return created, True
+            except ConcurrentChange:
+                pass
+        aggregate = self._load(kind, aggregate_id)
         if getattr(aggregate, "request_fingerprint", fingerprint) != fingerprint:
             raise IdempotencyKeyReused()
         return aggregate, False

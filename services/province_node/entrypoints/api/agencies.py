@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from contracts.vocabulary import AgencyType
 from pls.web import InvalidInput, Page, Problem, page_beyond_end
-from services.province_node.domain.context import acting
 from services.province_node.entrypoints.api.deps import Command, Node, Views, operator
 from services.province_node.entrypoints.models import (
     AgencyCreate,
@@ -41,13 +40,14 @@ def _checked(body: AgencyCreate, province: str) -> AgencyCreate:
 
 
 @router.post("", response_model=AgencyRead, status_code=status.HTTP_201_CREATED)
-def register_agency(
+async def register_agency(
     body: AgencyCreate, node: Node, command: Command, response: Response
 ) -> AgencyRead:
     """Register an agency with the province's justice department."""
     profile = _checked(body, node.province).profile()
-    with acting(command):
-        agency, created = node.register_agency(idempotency_key=command.command_id, profile=profile)
+    agency, created = await node.execute(
+        command, lambda: node.register_agency(idempotency_key=command.command_id, profile=profile)
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return AgencyRead.of(agency)
@@ -78,68 +78,79 @@ def get_agency(agency_id: UUID, node: Node) -> AgencyRead:
 
 
 @router.put("/{agency_id}", response_model=AgencyRead)
-def update_agency(agency_id: UUID, body: AgencyCreate, node: Node, command: Command) -> AgencyRead:
+async def update_agency(
+    agency_id: UUID, body: AgencyCreate, node: Node, command: Command
+) -> AgencyRead:
     """Replace an agency's public profile."""
     profile = _checked(body, node.province).profile()
-    with acting(command):
-        return AgencyRead.of(node.update_agency(agency_id, profile))
+    agency = await node.execute(command, lambda: node.update_agency(agency_id, profile))
+    return AgencyRead.of(agency)
 
 
 @router.post("/{agency_id}/licence/suspend", response_model=AgencyRead)
-def suspend_licence(
+async def suspend_licence(
     agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command
 ) -> AgencyRead:
     """Suspend the agency's practising licence (停业整顿)."""
-    with acting(command):
-        return AgencyRead.of(node.suspend_licence(agency_id, body.action, body.until, body.note))
+    agency = await node.execute(
+        command, lambda: node.suspend_licence(agency_id, body.action, body.until, body.note)
+    )
+    return AgencyRead.of(agency)
 
 
 @router.post("/{agency_id}/licence/revoke", response_model=AgencyRead)
-def revoke_licence(
+async def revoke_licence(
     agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command
 ) -> AgencyRead:
     """Revoke the agency's practising licence (吊销执业许可证)."""
-    with acting(command):
-        return AgencyRead.of(node.revoke_licence(agency_id, body.action, body.note))
+    agency = await node.execute(
+        command, lambda: node.revoke_licence(agency_id, body.action, body.note)
+    )
+    return AgencyRead.of(agency)
 
 
 @router.post("/{agency_id}/licence/restore", response_model=AgencyRead)
-def restore_licence(
+async def restore_licence(
     agency_id: UUID, body: LicenceChangeCreate, node: Node, command: Command
 ) -> AgencyRead:
     """Put a suspended licence back in force."""
-    with acting(command):
-        return AgencyRead.of(node.restore_licence(agency_id, body.action, body.note))
+    agency = await node.execute(
+        command, lambda: node.restore_licence(agency_id, body.action, body.note)
+    )
+    return AgencyRead.of(agency)
 
 
 @router.post("/{agency_id}/close", response_model=AgencyRead)
-def close_agency(agency_id: UUID, node: Node, command: Command) -> AgencyRead:
+async def close_agency(agency_id: UUID, node: Node, command: Command) -> AgencyRead:
     """Record that the agency stopped operating."""
-    with acting(command):
-        return AgencyRead.of(node.close_agency(agency_id))
+    agency = await node.execute(command, lambda: node.close_agency(agency_id))
+    return AgencyRead.of(agency)
 
 
 @router.post(
     "/{agency_id}/personnel", response_model=PersonRead, status_code=status.HTTP_201_CREATED
 )
-def add_person(agency_id: UUID, body: PersonCreate, node: Node, command: Command) -> PersonRead:
+async def add_person(
+    agency_id: UUID, body: PersonCreate, node: Node, command: Command
+) -> PersonRead:
     """A practitioner joins the agency."""
-    with acting(command):
-        _, person_id = node.add_person(
+    _, person_id = await node.execute(
+        command,
+        lambda: node.add_person(
             agency_id,
             person_id=body.person_id,
             name=body.name,
             role=body.role,
             licence_number=body.licence_number,
-        )
+        ),
+    )
     return PersonRead(
         person_id=person_id, name=body.name, role=body.role, licence_number=body.licence_number
     )
 
 
 @router.delete("/{agency_id}/personnel/{person_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_person(agency_id: UUID, person_id: str, node: Node, command: Command) -> Response:
+async def remove_person(agency_id: UUID, person_id: str, node: Node, command: Command) -> Response:
     """A practitioner leaves the agency."""
-    with acting(command):
-        node.remove_person(agency_id, person_id)
+    await node.execute(command, lambda: node.remove_person(agency_id, person_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

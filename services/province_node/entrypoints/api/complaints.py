@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from contracts.vocabulary import ComplaintStatus
 from pls.web import InvalidInput, Page, Problem, page_beyond_end
 from services.province_node.domain.case import Applicant
-from services.province_node.domain.context import acting
 from services.province_node.entrypoints.api.deps import Command, Node, Views, operator
 from services.province_node.entrypoints.models import (
     ComplaintCreate,
@@ -32,7 +31,7 @@ router = APIRouter(
 
 
 @router.post("", response_model=ComplaintRead, status_code=status.HTTP_201_CREATED)
-def file_complaint(
+async def file_complaint(
     body: ComplaintCreate, node: Node, command: Command, response: Response
 ) -> ComplaintRead:
     """File a complaint about an agency, a person or a platform service."""
@@ -43,15 +42,17 @@ def file_complaint(
     fields = body.model_dump(
         mode="json", exclude={"complainant", "received_at", "agency_id", "person_id"}
     )
-    with acting(command):
-        complaint, created = node.file_complaint(
+    complaint, created = await node.execute(
+        command,
+        lambda: node.file_complaint(
             idempotency_key=command.command_id,
             agency_id=body.agency_id,
             person_id=body.person_id,
             complainant=Applicant(**body.complainant.model_dump()),
             received_at=body.received_at,
             **fields,
-        )
+        ),
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return ComplaintRead.of(complaint)
@@ -81,7 +82,7 @@ def get_complaint(complaint_id: UUID, node: Node) -> ComplaintRead:
 
 
 @router.post("/{complaint_id}/status", response_model=ComplaintRead)
-def change_status(
+async def change_status(
     complaint_id: UUID, body: ComplaintStatusCreate, node: Node, command: Command
 ) -> ComplaintRead:
     """Move a complaint to its next status; a resolution states its outcome and finding."""
@@ -89,8 +90,10 @@ def change_status(
         particulars = body.particulars()
     except ValueError as error:
         raise InvalidInput.from_value_error(error) from None
-    with acting(command):
-        complaint = node.change_complaint_status(
+    complaint = await node.execute(
+        command,
+        lambda: node.change_complaint_status(
             complaint_id, body.status.value, body.at, note=body.note, **particulars
-        )
+        ),
+    )
     return ComplaintRead.of(complaint)
