@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Gauge
 
 from pls import divisions
+from pls.publication.journal import JournalEntry
 from pls.settings import CommonSettings
 from pls.sqlstore import open_database
 from pls.trust.keys import SigningKey
@@ -101,18 +102,29 @@ def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime
         on_journal_appended=relay.journal_appended if relay else None,
     )
     backlog = None
-    if relay is not None and settings.publish_backlog_limit > 0:
+    if relay is not None and settings.publish_delay_limit > 0:
         backlog = PublicationBacklog(
             relay,
             projection,
-            limit=settings.publish_backlog_limit,
+            max_delay=settings.publish_delay_limit,
             max_wait=settings.command_max_wait,
         )
         app.on_recorded.append(backlog.recorded)
         relay.on_progress.append(backlog.progressed)
+        projection.on_journal_appended = _both(relay.journal_appended, backlog.journalled)
     return NodeRuntime(
         settings, common, app, views, projection, relay, TokenVerifier(registry.issuer), backlog
     )
+
+
+def _both(
+    first: Callable[[list[JournalEntry]], None], second: Callable[[list[JournalEntry]], None]
+) -> Callable[[list[JournalEntry]], None]:
+    def told(entries: list[JournalEntry]) -> None:
+        first(entries)
+        second(entries)
+
+    return told
 
 
 def create_relay_app(settings: NodeSettings, common: CommonSettings) -> FastAPI:
@@ -213,7 +225,8 @@ def create_app(runtime: NodeRuntime) -> FastAPI:
         if runtime.backlog is not None:  # over its limit, new commands wait for the relay
             details |= {
                 "publish_backlog": runtime.backlog.pending,
-                "publish_backlog_limit": runtime.backlog.limit,
+                "publish_delay": round(runtime.backlog.delay, 3),
+                "publish_delay_limit": runtime.backlog.max_delay,
             }
         # A node is ready while it can take commands: a disconnected relay does not stop it.
         return projecting, details

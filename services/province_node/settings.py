@@ -31,10 +31,10 @@ class NodeSettings(BaseSettings):
     relay_batch: int = 1000
     relay_ack_timeout: float = 10.0
     relay_port: int | None = None
-    # While more events than this wait to be journalled or published, and the relay is
-    # publishing, a new command waits for the backlog to shrink (at most `command_max_wait`
-    # seconds); 0 turns this off. See services/province_node/adapters/backlog.py.
-    publish_backlog_limit: int = 8
+    # While the oldest event not yet published was stored more than this many seconds ago, and
+    # the relay is publishing, a new command waits for publication to catch up (at most
+    # `command_max_wait` seconds); 0 turns this off. See services/province_node/adapters/backlog.py.
+    publish_delay_limit: float = 0.1
     command_max_wait: float = 5.0
     projection_batch: int = 500
     checkpoint_interval: float = 30.0
