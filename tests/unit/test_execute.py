@@ -129,6 +129,19 @@ async def test_a_key_reused_for_another_request_at_the_same_moment_is_refused() 
     assert node.recorder.max_notification_id() == 1
 
 
+async def test_with_sqlite_reads_are_answered_on_the_event_loop() -> None:
+    node = make_node()
+    case = open_case(node)
+    ran_in: list[int] = []
+
+    def reading() -> Any:
+        ran_in.append(threading.get_ident())
+        return node.get_case(case.id)
+
+    assert (await node.read(reading)).id == case.id
+    assert ran_in == [threading.get_ident()]
+
+
 async def test_a_refused_command_stores_nothing_and_holds_nothing_up() -> None:
     node = make_node()
     case = open_case(node)
@@ -140,7 +153,7 @@ async def test_a_refused_command_stores_nothing_and_holds_nothing_up() -> None:
 
 
 @pytest.mark.postgres
-async def test_on_postgresql_a_command_runs_in_a_worker_thread(
+async def test_on_postgresql_commands_and_reads_run_in_worker_threads(
     tmp_path: Path, postgres_url: str, pg_schema: str
 ) -> None:
     import psycopg
@@ -157,7 +170,13 @@ async def test_on_postgresql_a_command_runs_in_a_worker_thread(
             return open_case(node)
 
         case = await node.execute(CommandContext(actor="clerk"), register)
-        assert ran_in and ran_in[0] != threading.get_ident()
-        assert node.get_case(case.id).status == CaseStatus.RECEIVED
+
+        def reading() -> Any:
+            ran_in.append(threading.get_ident())
+            return node.get_case(case.id)
+
+        read = await node.read(reading)
+        assert len(ran_in) == 2 and threading.get_ident() not in ran_in
+        assert read.status == CaseStatus.RECEIVED
     finally:
         node.close()

@@ -178,6 +178,13 @@ class ProvinceNode(Application[UUID]):
                     _deferred.reset(token)
             return result
 
+    async def read(self, query: Callable[[], T]) -> T:
+        """Answer `query` (reads of this node's aggregates) from the event loop: here while the
+        event store is local, in a worker thread with PostgreSQL (see `execute`)."""
+        if self._reads_are_local:
+            return query()
+        return await asyncio.get_running_loop().run_in_executor(None, query)
+
     async def _commit_later(self, processing: ProcessingEvent[UUID]) -> None:
         """Queue `processing` for the committer thread and wait until it is committed."""
         entry = _Pending(processing, settled=asyncio.get_running_loop().create_future())

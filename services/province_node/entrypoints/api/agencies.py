@@ -72,9 +72,9 @@ def list_agencies(
 
 
 @router.get("/{agency_id}", response_model=AgencyRead)
-def get_agency(agency_id: UUID, node: Node) -> AgencyRead:
+async def get_agency(agency_id: UUID, node: Node) -> AgencyRead:
     """An agency with its licence standing and current personnel."""
-    return AgencyRead.of(node.get_agency(agency_id))
+    return AgencyRead.of(await node.read(lambda: node.get_agency(agency_id)))
 
 
 @router.put("/{agency_id}", response_model=AgencyRead)

@@ -86,9 +86,10 @@ def list_cases(
 
 
 @router.get("/{case_id}", response_model=CaseRead)
-def get_case(case_id: UUID, node: Node) -> Response:
+async def get_case(case_id: UUID, node: Node) -> Response:
     """A case with its full history."""
-    return json_of(CaseRead.of(node.get_case(case_id), node.case_history(case_id)))
+    case, history = await node.read(lambda: (node.get_case(case_id), node.case_history(case_id)))
+    return json_of(CaseRead.of(case, history))
 
 
 @router.post("/{case_id}/accept", response_model=CaseRead)

@@ -76,9 +76,9 @@ def list_complaints(
 
 
 @router.get("/{complaint_id}", response_model=ComplaintRead)
-def get_complaint(complaint_id: UUID, node: Node) -> ComplaintRead:
+async def get_complaint(complaint_id: UUID, node: Node) -> ComplaintRead:
     """A complaint and where it stands."""
-    return ComplaintRead.of(node.get_complaint(complaint_id))
+    return ComplaintRead.of(await node.read(lambda: node.get_complaint(complaint_id)))
 
 
 @router.post("/{complaint_id}/status", response_model=ComplaintRead)
