@@ -312,13 +312,21 @@ def summarise_profile(path: Path, top: int = 25) -> None:
         print(f"  {samples / total:6.1%}  {frame}")
 
 
+def node_metrics(url: str, *names: str) -> dict[str, float]:
+    """Values of unlabelled samples on the node's /metrics (0 for those it has not got)."""
+    lines = httpx.get(f"{url}/metrics", timeout=30).text.splitlines()
+    values = {}
+    for name in names:
+        line = next((x for x in lines if x.startswith(name + " ")), f"{name} 0")
+        values[name] = float(line.split()[1])
+    return values
+
+
 def commands_per_commit(url: str) -> float:
     """Mean commands stored per event store transaction, from the node's metrics."""
-    text = httpx.get(f"{url}/metrics", timeout=30).text
-    values = {}
-    for name in ("pls_node_commands_per_commit_sum", "pls_node_commands_per_commit_count"):
-        line = next((x for x in text.splitlines() if x.startswith(name + " ")), f"{name} 0")
-        values[name] = float(line.split()[1])
+    values = node_metrics(
+        url, "pls_node_commands_per_commit_sum", "pls_node_commands_per_commit_count"
+    )
     count = values["pls_node_commands_per_commit_count"]
     return values["pls_node_commands_per_commit_sum"] / count if count else 0.0
 
@@ -356,6 +364,8 @@ def main(args: argparse.Namespace) -> list[Figure]:
                 profiler.wait()
             server_cpu_commands = cpu_seconds_of(pid) - cpu
             per_commit = commands_per_commit(url)
+            # Commands that waited for publication to catch up (adapters/backlog.py).
+            held = node_metrics(url, "pls_node_command_held_seconds_count")
             backlog = wait_relayed(url, token)
             cpu = cpu_seconds_of(pid)
             trivial = drive(url, token, agency, "trivial", seconds=args.trivial_seconds, **common)
@@ -406,6 +416,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
                 "node cores busy": server_cpu_commands / (args.warmup + args.seconds),
                 "node peak RSS MB": rss,
                 "commands per commit": per_commit,
+                "commands held for publication": int(held["pls_node_command_held_seconds_count"]),
             },
         ),
     ]
