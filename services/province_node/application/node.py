@@ -82,6 +82,14 @@ class _Deferred:
 _deferred: ContextVar[_Deferred | None] = ContextVar("deferred_commit", default=None)
 
 
+def _run_with(deferred: _Deferred, command: Callable[[], T]) -> T:
+    token = _deferred.set(deferred)
+    try:
+        return command()
+    finally:
+        _deferred.reset(token)
+
+
 def _lost_race() -> bool:
     deferred = _deferred.get()
     return deferred is not None and deferred.lost_race
@@ -161,21 +169,13 @@ class ProvinceNode(Application[UUID]):
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(None, copy_context().run, command)
             deferred = _Deferred()
-            token = _deferred.set(deferred)
-            try:
-                result = command()
-            finally:
-                _deferred.reset(token)
+            result = _run_with(deferred, command)
             if deferred.processing is None:  # nothing to store: a refusal or a repeated request
                 return result
             try:
                 await self._commit_later(deferred.processing)
             except ConcurrentChange:
-                token = _deferred.set(_Deferred(lost_race=True))
-                try:
-                    return command()
-                finally:
-                    _deferred.reset(token)
+                return _run_with(_Deferred(lost_race=True), command)
             return result
 
     async def read(self, query: Callable[[], T]) -> T:
@@ -187,13 +187,14 @@ class ProvinceNode(Application[UUID]):
 
     async def _commit_later(self, processing: ProcessingEvent[UUID]) -> None:
         """Queue `processing` for the committer thread and wait until it is committed."""
-        entry = _Pending(processing, settled=asyncio.get_running_loop().create_future())
+        settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = _Pending(processing, settled=settled)
         with self._queue_lock:
             self._queue.append(entry)
             start, self._draining = not self._draining, True
         if start:
             self._committer.submit(self._drain)
-        await entry.settled  # type: ignore[misc]
+        await settled
         if entry.error is not None:
             raise entry.error
 
