@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar, copy_context
 from dataclasses import dataclass, field
@@ -80,6 +80,15 @@ class _Deferred:
 
 
 _deferred: ContextVar[_Deferred | None] = ContextVar("deferred_commit", default=None)
+
+
+def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """An aggregate from its events: eventsourcing's `project_aggregate` without its check that
+    each event is a `CanMutateProtocol`, an `isinstance` against a runtime-checkable protocol
+    that costs Python 3.11 about 25 µs an event (a fifth of a command that loads a case)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 def _run_with(deferred: _Deferred, command: Callable[[], T]) -> T:
@@ -319,7 +328,7 @@ class ProvinceNode(Application[UUID]):
 
     def _load(self, kind: type[A], aggregate_id: UUID) -> A:
         try:
-            aggregate: Any = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id, projector_func=_replay)
         except AggregateNotFoundError:
             raise NotFound(kind.__name__.lower(), aggregate_id) from None
         if not isinstance(aggregate, kind):
@@ -404,8 +413,15 @@ class ProvinceNode(Application[UUID]):
         return self._load(Case, case_id)
 
     def case_history(self, case_id: UUID) -> list[Any]:
-        self._load(Case, case_id)
-        return list(self.repository.event_store.get(case_id))
+        return self.case_with_history(case_id)[1]
+
+    def case_with_history(self, case_id: UUID) -> tuple[Case, list[Any]]:
+        """A case and the events it was made from, read from the store once."""
+        history = list(self.repository.event_store.get(case_id))
+        case = _replay(None, history)
+        if not isinstance(case, Case):
+            raise NotFound("case", case_id)
+        return case, history
 
     def accept_case(self, case_id: UUID) -> Case:
         return self._change(Case, case_id, lambda case: case.accept())

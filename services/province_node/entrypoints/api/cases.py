@@ -88,7 +88,7 @@ def list_cases(
 @router.get("/{case_id}", response_model=CaseRead)
 async def get_case(case_id: UUID, node: Node) -> Response:
     """A case with its full history."""
-    case, history = await node.read(lambda: (node.get_case(case_id), node.case_history(case_id)))
+    case, history = await node.read(lambda: node.case_with_history(case_id))
     return json_of(CaseRead.of(case, history))
 
 
