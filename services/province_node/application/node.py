@@ -85,7 +85,7 @@ _deferred: ContextVar[_Deferred | None] = ContextVar("deferred_commit", default=
 def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
     """An aggregate from its events: eventsourcing's `project_aggregate` without its check that
     each event is a `CanMutateProtocol`, an `isinstance` against a runtime-checkable protocol
-    that costs Python 3.11 about 25 µs an event (a fifth of a command that loads a case)."""
+    that costs Python 3.11 some 30 µs an event (docs/benchmarks.md, "Province node")."""
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
