@@ -152,6 +152,13 @@ async def test_a_refused_command_stores_nothing_and_holds_nothing_up() -> None:
     assert accepted.version == 2
 
 
+async def test_a_node_closed_by_its_own_committer_thread_closes() -> None:
+    """The last reference to a node can be dropped in its committer thread, which then closes it."""
+    node = make_node()
+    await opening(node, "open-1")()
+    node._committer.submit(node.close).result(timeout=5)  # raised "cannot join current thread"
+
+
 @pytest.mark.postgres
 async def test_on_postgresql_commands_and_reads_run_in_worker_threads(
     tmp_path: Path, postgres_url: str, pg_schema: str

@@ -144,12 +144,15 @@ class ProvinceNode(Application[UUID]):
         self._committing = threading.Lock()
         self._draining = False  # the committer has been asked to commit what is queued
         self._committer = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{province}")
+        self._committer_ident: int | None = None
         # SQLite (or memory) answers a read in tens of microseconds; PostgreSQL over the network.
         module = self.env.get(InfrastructureFactory.PERSISTENCE_MODULE, "")
         self._reads_are_local = "postgres" not in module
 
     def close(self) -> None:
-        self._committer.shutdown(wait=True)
+        # Waits for a commit under way, unless the committer itself is closing the node (the
+        # last reference to a node let go can be dropped there, and a thread cannot join itself).
+        self._committer.shutdown(wait=threading.get_ident() != self._committer_ident)
         super().close()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -209,6 +212,7 @@ class ProvinceNode(Application[UUID]):
 
     def _drain(self) -> None:
         """The committer thread: commit what is queued, group after group, until nothing is."""
+        self._committer_ident = threading.get_ident()
         while True:
             with self._committing:
                 with self._queue_lock:
