@@ -42,7 +42,8 @@ CITIZEN = Applicant(
 )
 
 
-def open_case(node: ProvinceNode, service_type: str = "legal_aid", **fields: Any) -> Case:
+def case_fields(service_type: str = "legal_aid", **fields: Any) -> dict[str, Any]:
+    """The arguments of `ProvinceNode.open_case` for a sample case, with `fields` changed."""
     values: dict[str, Any] = {
         "service_type": service_type,
         "channel": "hotline_12348",
@@ -52,8 +53,11 @@ def open_case(node: ProvinceNode, service_type: str = "legal_aid", **fields: Any
         "applicant_categories": ["low_income"],
         "received_at": RECEIVED,
     }
-    values.update(fields)
-    case, created = node.open_case(**values)
+    return values | fields
+
+
+def open_case(node: ProvinceNode, service_type: str = "legal_aid", **fields: Any) -> Case:
+    case, created = node.open_case(**case_fields(service_type, **fields))
     assert created
     return case
 

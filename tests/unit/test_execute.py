@@ -16,7 +16,7 @@ from services.province_node.application.node import ConcurrentChange, ProvinceNo
 from services.province_node.domain.context import CommandContext
 from services.province_node.domain.errors import IdempotencyKeyReused, TransitionNotAllowed
 from services.province_node.settings import NodeSettings
-from tests.unit.samples import CITIZEN, make_node, open_case
+from tests.unit.samples import case_fields, make_node, open_case
 
 
 def transactions(node: ProvinceNode) -> list[int]:
@@ -38,20 +38,10 @@ async def together(node: ProvinceNode, commands: list[Callable[[], Any]]) -> lis
     return await asyncio.gather(*running, return_exceptions=True)
 
 
-def opening(node: ProvinceNode, key: str, name: str = CITIZEN.name) -> Callable[[], Any]:
-    applicant = CITIZEN.__class__(**{**CITIZEN.as_dict(), "name": name})
+def opening(node: ProvinceNode, key: str, fingerprint: str = "first") -> Callable[[], Any]:
     return lambda: node.execute(
         CommandContext(actor="clerk", command_id=key),
-        lambda: node.open_case(
-            idempotency_key=key,
-            fingerprint=name,
-            applicant=applicant,
-            service_type="legal_aid",
-            channel="web",
-            county="440106",
-            platform_level="province",
-            applicant_categories=[],
-        ),
+        lambda: node.open_case(**case_fields(idempotency_key=key, fingerprint=fingerprint)),
     )
 
 
@@ -123,7 +113,7 @@ async def test_an_open_retried_at_the_same_moment_makes_one_case() -> None:
 async def test_a_key_reused_for_another_request_at_the_same_moment_is_refused() -> None:
     node = make_node()
     results = await together(
-        node, [opening(node, "open-1", "张三丰"), opening(node, "open-1", "李四")]
+        node, [opening(node, "open-1", "first"), opening(node, "open-1", "other")]
     )
     assert [type(result) for result in results].count(IdempotencyKeyReused) == 1
     assert node.recorder.max_notification_id() == 1

@@ -104,7 +104,7 @@ def _lost_race() -> bool:
     return deferred is not None and deferred.lost_race
 
 
-def _settle(futures: list[asyncio.Future[None]]) -> None:
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
     for future in futures:
         if not future.done():
             future.set_result(None)
@@ -247,7 +247,7 @@ class ProvinceNode(Application[UUID]):
             if entry.settled is not None:
                 waiting.setdefault(entry.settled.get_loop(), []).append(entry.settled)
         for loop, futures in waiting.items():
-            loop.call_soon_threadsafe(_settle, futures)
+            loop.call_soon_threadsafe(_resolve, futures)
 
     # -- saving --------------------------------------------------------------------------------
 
