@@ -292,13 +292,16 @@ class HubWatch:
         return delays
 
 
-def scrape(url: str, metric: str = METRIC) -> dict[float, float]:
+def scrape(url: str, metric: str = METRIC, **labels: str) -> dict[float, float]:
     """A histogram on a service's /metrics (the hub's freshness by default): cumulative count
-    per bucket upper bound."""
+    per bucket upper bound, of the series with these labels."""
     text = httpx.get(f"{url}/metrics", timeout=30).text
     buckets: dict[float, float] = {}
-    for match in re.finditer(rf'^{metric}_bucket{{le="([^"]+)"}} (\S+)$', text, re.MULTILINE):
-        buckets[float(match.group(1))] = float(match.group(2))
+    for match in re.finditer(rf"^{metric}_bucket{{([^}}]*)}} (\S+)$", text, re.MULTILINE):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if all(found.get(k) == v for k, v in labels.items()):
+            bound = float(found["le"])
+            buckets[bound] = buckets.get(bound, 0.0) + float(match.group(2))
     return buckets
 
 
@@ -306,7 +309,8 @@ def scrape_nodes(federation: Federation, provinces: list[str]) -> dict[float, fl
     """How long commands waited for their node's publication backlog, all nodes added up."""
     total: dict[float, float] = {}
     for province in provinces:
-        for bound, count in scrape(federation.node_url(province), HELD).items():
+        url = federation.node_url(province)
+        for bound, count in scrape(url, HELD, province=province).items():
             total[bound] = total.get(bound, 0.0) + count
     return total
 
@@ -350,12 +354,14 @@ def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
 
 def share(cpu: dict[str, float], seconds: float) -> dict[str, float]:
     """Percent of a core taken by the nodes together and by each other process."""
-    nodes = sum(v for k, v in cpu.items() if k.startswith("node-"))
-    others = {f"{k} %": 100 * v / seconds for k, v in cpu.items() if not k.startswith("node-")}
+    nodes = sum(v for k, v in cpu.items() if k.startswith("node"))
+    others = {f"{k} %": 100 * v / seconds for k, v in cpu.items() if not k.startswith("node")}
     return {"nodes %": 100 * nodes / seconds, **others}
 
 
-def start_federation(directory: Path, provinces: list[str], timeout: float) -> Federation:
+def start_federation(
+    directory: Path, provinces: list[str], timeout: float, node_processes: int | None = None
+) -> Federation:
     """What `pls up --provinces all --no-simulate` starts, on free ports, waiting longer: 35
     Python processes take a while to start on a small machine."""
     ports: list[int] = []
@@ -372,6 +378,7 @@ def start_federation(directory: Path, provinces: list[str], timeout: float) -> F
         complaints_port=ports[3],
         directory_port=ports[4],
         node_ports=dict(zip(provinces, ports[5:], strict=True)),
+        node_processes=node_processes,
     )
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     create_local_trust(directory / "trust")
@@ -384,8 +391,7 @@ def start_federation(directory: Path, provinces: list[str], timeout: float) -> F
     ).start()
     try:
         asyncio.run(federation._create_streams())
-        for province in provinces:
-            federation.spawn_node(province)
+        federation.spawn_nodes()
         federation.spawn_hub()
         federation.spawn_directory()
         federation.spawn_complaints()
@@ -467,7 +473,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
     provinces = list(PROVINCES)[: args.provinces]
     directory = Path(tempfile.mkdtemp(prefix="pls-bench-freshness-"))
     started = time.perf_counter()
-    federation = start_federation(directory, provinces, args.start_timeout)
+    federation = start_federation(directory, provinces, args.start_timeout, args.node_processes)
     print(f"federation of {len(provinces)} provinces up in {time.perf_counter() - started:.0f} s")
     try:
         hub = federation.hub_url
@@ -518,7 +524,7 @@ def main(args: argparse.Namespace) -> list[Figure]:
     observed = after.get(float("inf"), 0.0) - before.get(float("inf"), 0.0)
     held = held_after.get(float("inf"), 0.0) - held_before.get(float("inf"), 0.0)
     held_p99 = histogram_quantile(0.99, held_before, held_after) * 1000 if held else 0.0
-    nodes = [v for k, v in rss.items() if k.startswith("node-")]
+    nodes = [v for k, v in rss.items() if k.startswith("node")]
     extra_common = {"provinces": len(provinces), "seconds": round(offered.seconds, 1)}
     if offered.errors:
         print(f"failed or refused: {offered.errors}", flush=True)
@@ -612,6 +618,12 @@ if __name__ == "__main__":
     parser.add_argument("--provinces", type=int, default=32, help="the first N provinces")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--max-in-flight", type=int, default=512)
+    parser.add_argument(
+        "--node-processes",
+        type=int,
+        default=None,
+        help="processes the nodes run in (as `pls up`: one a core, at least two)",
+    )
     parser.add_argument("--poll", type=float, default=0.1, help="seconds between hub polls")
     parser.add_argument("--idle", type=float, default=None, help="seconds of idle CPU measured")
     parser.add_argument("--start-timeout", type=float, default=600.0)

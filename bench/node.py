@@ -313,13 +313,13 @@ def summarise_profile(path: Path, top: int = 25) -> None:
 
 
 def node_metrics(url: str, *names: str) -> dict[str, float]:
-    """Values of unlabelled samples on the node's /metrics (0 for those it has not got)."""
+    """Samples on the node's /metrics, every series of a name added up (0 for those it has
+    not got)."""
     lines = httpx.get(f"{url}/metrics", timeout=30).text.splitlines()
-    values = {}
-    for name in names:
-        line = next((x for x in lines if x.startswith(name + " ")), f"{name} 0")
-        values[name] = float(line.split()[1])
-    return values
+    return {
+        name: sum(float(x.split()[-1]) for x in lines if x.startswith((name + " ", name + "{")))
+        for name in names
+    }
 
 
 def commands_per_commit(url: str) -> float:

@@ -68,11 +68,19 @@ def up(
         bool,
         typer.Option(help="Restart nats-server or a service when its process exits (after 2 s)."),
     ] = True,
+    node_processes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Processes the province nodes run in, each serving some of them on their own "
+            "ports; 0: one a CPU core (at least two), at most one a province.",
+        ),
+    ] = 0,
 ) -> None:
     """Start a whole local federation: nats-server, hub, complaints supervision, province nodes
     and a traffic simulator. Complaint deadlines run on the simulator's compressed days."""
     from pls import ports
-    from pls.federation import Federation
+    from pls.federation import Federation, default_node_processes
     from pls.logs import configure_logging
 
     configure_logging("warning")
@@ -90,6 +98,7 @@ def up(
         directory_port=ports.DIRECTORY + port_offset,
         node_ports={code: ports.node_port(code) + port_offset for code in codes},
         day_seconds=day_seconds if simulate else None,
+        node_processes=node_processes or default_node_processes(len(codes)),
     )
     console.print(
         f"Starting nats-server, the hub, the directory, complaints supervision and {len(codes)} "
@@ -167,32 +176,49 @@ app.add_typer(node_app, name="node")
 def node(
     context: typer.Context,
     province: Annotated[
-        str | None, typer.Option(help="Six-digit province code, e.g. 440000.")
+        str | None,
+        typer.Option(
+            help="Six-digit province code, e.g. 440000; several, comma-separated, run as "
+            "separate nodes in one process, each on its own port."
+        ),
     ] = None,
     port: Annotated[
         int | None, typer.Option(help="Listening port (default 18100 + index).")
     ] = None,
     host: Annotated[str | None, typer.Option(help="Listening address.")] = None,
 ) -> None:
-    """Run one province node (what its container runs)."""
+    """Run one province node (what its container runs), or several in one process."""
     if context.invoked_subcommand is not None:
         return
     if province is None:
         raise typer.BadParameter("--province is required to run a node")
-    from pls.serve import prepare, serve
-    from pls.settings import CommonSettings
+    codes = _provinces(province)
+    if port is not None and len(codes) > 1:
+        raise typer.BadParameter("--port names one node's port: give it with one --province only")
+    from fastapi import FastAPI
+
+    from pls.serve import prepare, serve, serve_many
+    from pls.settings import CommonSettings, for_province
     from services.province_node.bootstrap import build_runtime, create_app
     from services.province_node.settings import NodeSettings
 
-    overrides: dict[str, object] = {"province": province}
+    overrides: dict[str, object] = {}
     if port is not None:
         overrides["port"] = port
     if host is not None:
         overrides["host"] = host
-    settings = NodeSettings(**overrides)  # type: ignore[arg-type]
-    common = CommonSettings()
-    prepare(common, f"province-node-{province}")
-    serve(create_app(build_runtime(settings, common)), settings.host, settings.listen_port())
+    nodes: list[tuple[FastAPI, NodeSettings]] = []
+    for code in codes:
+        settings = for_province(NodeSettings, code, {"province": code, **overrides})
+        common = for_province(CommonSettings, code)
+        if not nodes:
+            prepare(common, f"province-node-{code}" if len(codes) == 1 else "province-nodes")
+        nodes.append((create_app(build_runtime(settings, common)), settings))
+    if len(nodes) == 1:
+        app, settings = nodes[0]
+        serve(app, settings.host, settings.listen_port())
+    else:
+        serve_many([(app, settings.host, settings.listen_port()) for app, settings in nodes])
 
 
 def _node_database(province: str) -> Path:

@@ -42,6 +42,13 @@ from pls.trust.local import (
 )
 
 
+def default_node_processes(provinces: int) -> int:
+    """What `pls up` runs its province nodes in: a process a core (at least two), never more
+    than one a province. Each node keeps its own port, database, keys and NATS connection;
+    sharing an interpreter spares the memory and the idle CPU of one per province."""
+    return min(provinces, max(2, os.cpu_count() or 2))
+
+
 @dataclass
 class Child:
     name: str
@@ -67,6 +74,10 @@ class Federation:
     silent_after: float = 120.0
     reconcile_interval: float = 5.0
     environment: dict[str, str] = field(default_factory=dict)
+    # How many processes the province nodes run in: None, one process a province (as each
+    # runs in its own container); fewer, several nodes share a process (`pls node --province
+    # a,b`), which on one small machine spares memory and the CPU of many idle interpreters.
+    node_processes: int | None = None
     nats: NatsServer | None = None
     children: list[Child] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -136,10 +147,9 @@ class Federation:
             extra_config=self.trust.nats_config_path.read_text(),
         ).start()
         asyncio.run(self._create_streams())
-        for province in self.provinces:
-            self.spawn_node(province)
-            if province in self.separate_relays:
-                self.spawn_relay(province)
+        self.spawn_nodes()
+        for province in self.separate_relays:
+            self.spawn_relay(province)
         self.spawn_hub()
         self.spawn_directory()
         self.spawn_complaints()
@@ -157,18 +167,41 @@ class Federation:
         finally:
             await client.close()
 
+    def node_groups(self) -> dict[str, list[str]]:
+        """Each node process's name and the provinces it serves."""
+        if self.node_processes is None or self.node_processes >= len(self.provinces):
+            return {f"node-{province}": [province] for province in self.provinces}
+        count = max(1, self.node_processes)
+        return {f"nodes-{i + 1}": self.provinces[i::count] for i in range(count)}
+
+    def spawn_nodes(self) -> None:
+        for name in self.node_groups():
+            self.spawn_node_process(name)
+
+    def node_process(self, province: str) -> str:
+        """The name of the process serving `province`'s node."""
+        return next(name for name, group in self.node_groups().items() if province in group)
+
     def spawn_node(self, province: str) -> Child:
-        """(Re)start one province node, e.g. after it was killed."""
-        self.children = [c for c in self.children if c.name != f"node-{province}"]
+        """(Re)start one province node, e.g. after it was killed (with the other nodes of its
+        process, when it shares one)."""
+        return self.spawn_node_process(self.node_process(province))
+
+    def spawn_node_process(self, name: str) -> Child:
+        group = self.node_groups()[name]
+        self.children = [c for c in self.children if c.name != name]
         extra = {"PLS_NODE_CHECKPOINT_INTERVAL": str(self.checkpoint_interval)}
-        extra |= self._province_identity(province)
-        if province in self.separate_relays:
-            extra["PLS_NODE_RELAY_ENABLED"] = "false"
+        for province in group:
+            own = self._province_identity(province) | {
+                "PLS_NODE_PORT": str(self.node_port(province))
+            }
+            if province in self.separate_relays:
+                own["PLS_NODE_RELAY_ENABLED"] = "false"
+            if len(group) > 1:  # each node of a shared process reads its own: `for_province`
+                own = {f"PLS_{province}_{key.removeprefix('PLS_')}": v for key, v in own.items()}
+            extra |= own
         self._spawn(
-            f"node-{province}",
-            self.node_url(province),
-            ["node", "--province", province, "--port", str(self.node_port(province))],
-            self._env(extra),
+            name, self.node_url(group[0]), ["node", "--province", ",".join(group)], self._env(extra)
         )
         return self.children[-1]
 
@@ -248,7 +281,7 @@ class Federation:
         if name == "directory":
             return self.spawn_directory()
         kind, _, province = name.partition("-")
-        return self.spawn_relay(province) if kind == "relay" else self.spawn_node(province)
+        return self.spawn_relay(province) if kind == "relay" else self.spawn_node_process(name)
 
     def kill(self, name: str) -> None:
         """kill -9: no shutdown of any kind."""
@@ -378,6 +411,7 @@ class Federation:
                     "stream": f"PLS_{p}",
                     "subjects": f"pls.{p}.>",
                     "operator_token": str(self.var_dir / "trust" / "tokens" / f"operator-{p}.jwt"),
+                    "process": self.node_process(p),
                     "relay": f"http://127.0.0.1:{self.relay_port(p)}"
                     if p in self.separate_relays
                     else None,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -13,6 +15,7 @@ from pls import ports
 from pls.trust.registry import FederationRegistry
 
 DEVELOPMENT_SECRET = "development-only-secret"
+Settings = TypeVar("Settings", bound=BaseSettings)
 
 
 class CommonSettings(BaseSettings):
@@ -103,3 +106,24 @@ class ProvinceConsumerSettings(BaseSettings):
         if unknown:
             raise ValueError(f"not provincial platform codes: {', '.join(unknown)}")
         return value
+
+
+def for_province(
+    model: type[Settings],
+    province: str,
+    values: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """`model`'s settings as one province of several hosted in one process sees them: a
+    variable `PLS_<code>_<NAME>` stands, for that province only, for `PLS_<NAME>`
+    (`PLS_440000_MEMBER_ID`, `PLS_440000_NODE_SIGNING_SEED`); every other setting is read as
+    usual, and `values` override both."""
+    environ = os.environ if environ is None else environ
+    prefix = str(model.model_config.get("env_prefix", "")).upper()
+    own = f"PLS_{province}_" + prefix.removeprefix("PLS_")
+    specific = {
+        name: environ[own + name.upper()]
+        for name in model.model_fields
+        if own + name.upper() in environ
+    }
+    return model(**(specific | dict(values or {})))

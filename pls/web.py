@@ -20,11 +20,14 @@ from pls.telemetry import tracer
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-REQUESTS = Counter("pls_http_requests_total", "HTTP requests", ["method", "route", "status"])
+# Labelled by service: several services (province nodes) may share a process and its registry.
+REQUESTS = Counter(
+    "pls_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
+)
 LATENCY = Histogram(
     "pls_http_request_seconds",
     "HTTP request latency",
-    ["method", "route"],
+    ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 
@@ -209,6 +212,7 @@ class _Edge:
     def __init__(self, app: ASGIApp, service: str, max_body_bytes: int) -> None:
         self.app = app
         self.tracer = tracer(service)
+        self.service = service
         self.max_bytes = max_body_bytes
         self._observers: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -263,7 +267,10 @@ class _Edge:
         key = (method, path, status)
         found = self._observers.get(key)
         if found is None:
-            found = (REQUESTS.labels(method, path, str(status)), LATENCY.labels(method, path))
+            found = (
+                REQUESTS.labels(self.service, method, path, str(status)),
+                LATENCY.labels(self.service, method, path),
+            )
             if len(self._observers) < 4096:  # paths are route templates; unmatched is one
                 self._observers[key] = found
         return found

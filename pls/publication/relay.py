@@ -40,20 +40,41 @@ from pls.telemetry import exporting, record_span, span_from
 
 log = structlog.get_logger(__name__)
 
-PUBLISHED = Counter("pls_relay_published_total", "Events the relay published and saw acknowledged")
-DUPLICATES = Counter(
-    "pls_relay_duplicates_total", "Publishes the stream acknowledged as duplicates"
+# Labelled by origin: the nodes of several provinces may share a process (`pls node`).
+PUBLISHED = Counter(
+    "pls_relay_published_total", "Events the relay published and saw acknowledged", ["origin"]
 )
-FAILURES = Counter("pls_relay_publish_failures_total", "Batches that failed and were retried")
-LAG = Gauge("pls_relay_lag_events", "Journal entries not yet acknowledged by JetStream")
-POSITION = Gauge("pls_relay_position", "Last journal sequence acknowledged by JetStream")
-CONNECTED = Gauge("pls_relay_connected", "1 while the relay is connected to NATS")
+DUPLICATES = Counter(
+    "pls_relay_duplicates_total", "Publishes the stream acknowledged as duplicates", ["origin"]
+)
+FAILURES = Counter(
+    "pls_relay_publish_failures_total", "Batches that failed and were retried", ["origin"]
+)
+LAG = Gauge("pls_relay_lag_events", "Journal entries not yet acknowledged by JetStream", ["origin"])
+POSITION = Gauge(
+    "pls_relay_position", "Last journal sequence acknowledged by JetStream", ["origin"]
+)
+CONNECTED = Gauge("pls_relay_connected", "1 while the relay is connected to NATS", ["origin"])
 DELAY = Histogram(
     "pls_relay_publish_delay_seconds",
     "From the time of the oldest event of a batch (when its command stored it) to JetStream's "
     "acknowledgement of the batch: how far behind its province the stream is",
+    ["origin"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
 )
+
+
+class RelayMetrics:
+    """The relay's series, labelled with its origin."""
+
+    def __init__(self, origin: str) -> None:
+        self.published = PUBLISHED.labels(origin)
+        self.duplicates = DUPLICATES.labels(origin)
+        self.failures = FAILURES.labels(origin)
+        self.lag = LAG.labels(origin)
+        self.position = POSITION.labels(origin)
+        self.connected = CONNECTED.labels(origin)
+        self.delay = DELAY.labels(origin)
 
 
 NO_RESPONDERS = "503"  # the status NATS answers with when no stream takes the subject
@@ -159,7 +180,8 @@ class Relay:
         self._acks: BatchAcks | None = None
         # Called on the event loop after every batch (published or not) and connection change.
         self.on_progress: list[Callable[[], None]] = []
-        POSITION.set(self.position)
+        self.metrics = RelayMetrics(origin)
+        self.metrics.position.set(self.position)
 
     # -- signalling ----------------------------------------------------------------------------
 
@@ -168,7 +190,7 @@ class Relay:
         self._told_of_appends = True
         self._appended.add(entries)
         self._journal_end = max(self._journal_end, entries[-1].sequence)
-        LAG.set(max(0, self._journal_end - self.position))
+        self.metrics.lag.set(max(0, self._journal_end - self.position))
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -181,7 +203,7 @@ class Relay:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._journal_end = (await asyncio.to_thread(self.views.journal_head))[0]
-        LAG.set(self.lag)
+        self.metrics.lag.set(self.lag)
         self._task = asyncio.create_task(self.run(), name="relay")
 
     async def stop(self, grace: float | None = None) -> None:
@@ -204,7 +226,7 @@ class Relay:
 
     async def _set_connected(self, state: bool) -> None:
         self.connected = state
-        CONNECTED.set(1 if state else 0)
+        self.metrics.connected.set(1 if state else 0)
         if state:
             self._wake.set()
         self._progressed()
@@ -263,7 +285,7 @@ class Relay:
             except NoStreamResponseError:
                 # The stream is gone (deleted by an operator, or a new cluster): recreate it and
                 # go on; consumers notice the sequence continues and fetch what they miss.
-                FAILURES.inc()
+                self.metrics.failures.inc()
                 self.last_error = "publish: no stream answered"
                 if self.ensure_stream:
                     with contextlib.suppress(Exception):
@@ -271,7 +293,7 @@ class Relay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
             except AcknowledgementsLate as late:
-                FAILURES.inc()
+                self.metrics.failures.inc()
                 self.last_error = f"publish: {late}"
                 log.warning(
                     "relay batch acknowledged only in part; publishing the rest again",
@@ -283,7 +305,7 @@ class Relay:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
             except Exception as error:
-                FAILURES.inc()
+                self.metrics.failures.inc()
                 self.last_error = f"publish: {error!r}"
                 log.warning(
                     "relay batch failed; retrying",
@@ -348,10 +370,10 @@ class Relay:
             log.warning("relay rewound; publishing again", after=rewound, was=self.position)
             self.position = rewound
             self._save_position(rewound)
-            POSITION.set(rewound)
+            self.metrics.position.set(rewound)
         entries = self.views.journal_after(self.position, self.batch_limit)
         self._journal_end = max(self._journal_end, entries[-1].sequence if entries else 0)
-        LAG.set(self.lag)
+        self.metrics.lag.set(self.lag)
         return entries
 
     async def publish_batch(self, entries: list[JournalEntry]) -> None:
@@ -434,14 +456,14 @@ class Relay:
         self.position = last
         oldest = event_time(entries[0].body)
         if oldest is not None:
-            DELAY.observe(max(0.0, time.time() - oldest))
+            self.metrics.delay.observe(max(0.0, time.time() - oldest))
         self._journal_end = max(self._journal_end, last)
         self.last_published_at = time.time()
         self.last_error = None
-        PUBLISHED.inc(len(entries))
-        DUPLICATES.inc(duplicates)
-        POSITION.set(last)
-        LAG.set(self.lag)
+        self.metrics.published.inc(len(entries))
+        self.metrics.duplicates.inc(duplicates)
+        self.metrics.position.set(last)
+        self.metrics.lag.set(self.lag)
         await self._save_if_due()
 
     async def _answered(self, msg: Msg) -> None:

@@ -37,7 +37,9 @@ from services.province_node.entrypoints.api import agencies, cases, complaints, 
 from services.province_node.settings import NodeSettings
 
 log = structlog.get_logger(__name__)
-PROJECTION_LAG = Gauge("pls_node_projection_lag", "Notifications recorded but not yet projected")
+PROJECTION_LAG = Gauge(
+    "pls_node_projection_lag", "Notifications recorded but not yet projected", ["province"]
+)
 
 
 @dataclass
@@ -217,7 +219,7 @@ def create_app(runtime: NodeRuntime) -> FastAPI:
     async def ready() -> tuple[bool, dict[str, Any]]:
         head = await asyncio.to_thread(runtime.app.recorder.max_notification_id) or 0
         lag = head - runtime.projection.position
-        PROJECTION_LAG.set(lag)
+        PROJECTION_LAG.labels(province).set(lag)
         projecting = runtime.projection.error is None or lag == 0
         details = {"province": province, "projection_lag": lag}
         if runtime.relay is not None:

@@ -41,6 +41,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]
         directory_port=free_port(),
         node_ports={p: free_port() for p in PROVINCES},
         checkpoint_interval=2.0,
+        node_processes=1,  # both nodes in one process, as `pls up` runs many provinces
     )
     federation.start()
     yield federation
@@ -266,7 +267,7 @@ def test_killing_the_hub_or_a_node_changes_no_national_total(federation: Federat
             lambda: hub_matches_provinces(client, federation), 40, "hub caught up after kill -9"
         )
 
-        node = federation.child("node-510000")
+        node = federation.child(federation.node_process("510000"))
         for n in range(4):
             run_lifecycle(
                 client, federation.node_url("510000"), "510104", n + 1, key=f"before-node-kill-{n}"
@@ -274,7 +275,7 @@ def test_killing_the_hub_or_a_node_changes_no_national_total(federation: Federat
         os.kill(node.process.pid, signal.SIGKILL)
         node.process.wait()
         federation.spawn_node("510000")
-        federation.wait_ready(names=["node-510000"])
+        federation.wait_ready(names=[federation.node_process("510000")])
         wait_sync(
             lambda: hub_matches_provinces(client, federation),
             40,
@@ -326,10 +327,10 @@ def test_every_service_answers_health_metrics_and_docs(federation: Federation) -
             for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/metrics"):
                 assert client.get(f"{url}{path}").status_code == 200, f"{url}{path}"
         assert "pls_hub_applied_total" in client.get(f"{federation.hub_url}/metrics").text
-        assert (
-            "pls_relay_published_total"
-            in client.get(f"{federation.node_url('440000')}/metrics").text
-        )
+        # Both nodes share a process: its metrics name each one's relay.
+        metrics = client.get(f"{federation.node_url('440000')}/metrics").text
+        for province in PROVINCES:
+            assert f'pls_relay_published_total{{origin="{province}"}}' in metrics
         dashboard = client.get(f"{federation.hub_url}/")
         assert dashboard.status_code == 200 and "全国公共法律服务" in dashboard.text
 

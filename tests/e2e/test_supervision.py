@@ -55,3 +55,51 @@ def test_killed_processes_and_nats_server_come_back(
     wait_sync(lambda: len(reports) >= 3, 30, "restarts reported")
     assert any(line.startswith("nats-server exited; restarted") for line in reports)
     assert any(line.startswith("hub exited (-9)") for line in reports)
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Iterator[tuple[Federation, list[str]]]:
+    provinces = ["640000", "650000", "660000"]
+    federation = Federation(
+        var_dir=tmp_path / "var",
+        provinces=provinces,
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+        hub_port=free_port(),
+        complaints_port=free_port(),
+        directory_port=free_port(),
+        node_ports={p: free_port() for p in provinces},
+        node_processes=2,
+    )
+    federation.start()
+    reports: list[str] = []
+    watcher = threading.Thread(
+        target=federation.supervise, kwargs={"report": reports.append, "delay": 0.2}
+    )
+    watcher.start()
+    yield federation, provinces
+    federation.stop()
+    watcher.join(10)
+
+
+def test_nodes_sharing_a_process_each_serve_their_own_province_and_come_back_together(
+    shared: tuple[Federation, list[str]],
+) -> None:
+    federation, provinces = shared
+    assert federation.node_process("640000") == federation.node_process("660000") == "nodes-1"
+    with httpx.Client(timeout=5) as client:
+        for province in provinces:
+            ready = client.get(f"{federation.node_url(province)}/readyz").json()
+            assert ready["province"] == province
+        metrics = client.get(f"{federation.node_url('640000')}/metrics").text
+        # The process's metrics tell its nodes apart.
+        for province in ("640000", "660000"):
+            assert f'pls_relay_connected{{origin="{province}"}} 1.0' in metrics
+            assert f'service="province-node-{province}"' in metrics
+
+    federation.kill("nodes-1")
+    urls = [federation.node_url(p) for p in ("640000", "660000")]
+    wait_sync(lambda: all(answers(url) for url in urls), 60, "both nodes restarted")
+    process = federation.child("nodes-1").process
+    federation.stop()
+    assert process.returncode == 0  # SIGTERM shut both nodes down gracefully

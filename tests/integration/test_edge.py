@@ -37,7 +37,8 @@ def _client(app: FastAPI) -> httpx.AsyncClient:
 
 def _count(route: str, status: str) -> float:
     value = REGISTRY.get_sample_value(
-        "pls_http_requests_total", {"method": "POST", "route": route, "status": status}
+        "pls_http_requests_total",
+        {"service": "edge-test", "method": "POST", "route": route, "status": status},
     )
     return value or 0.0
 

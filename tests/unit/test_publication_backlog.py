@@ -16,6 +16,8 @@ from services.province_node.adapters.backlog import PublicationBacklog
 class _Relay:
     """A relay that has published the journal through `position`, of `journal` entries."""
 
+    origin = "440000"
+
     def __init__(self, lag: int) -> None:
         self.position = 0
         self.journal = lag

@@ -136,6 +136,11 @@ async def test_how_far_behind_its_province_the_stream_is_is_measured(tmp_path: P
 
 
 def _delays() -> tuple[float, float]:
-    count = prometheus_client.REGISTRY.get_sample_value("pls_relay_publish_delay_seconds_count")
-    total = prometheus_client.REGISTRY.get_sample_value("pls_relay_publish_delay_seconds_sum")
+    labels = {"origin": "440000"}
+    count = prometheus_client.REGISTRY.get_sample_value(
+        "pls_relay_publish_delay_seconds_count", labels
+    )
+    total = prometheus_client.REGISTRY.get_sample_value(
+        "pls_relay_publish_delay_seconds_sum", labels
+    )
     return count or 0.0, total or 0.0

@@ -36,6 +36,7 @@ from services.province_node.application.publication import PublicationProjection
 HELD = Histogram(
     "pls_node_command_held_seconds",
     "How long commands waited for the node's publication backlog to shrink",
+    ["province"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
@@ -75,6 +76,7 @@ class PublicationBacklog:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.relay = relay
+        self._held = HELD.labels(relay.origin)
         self.projection = projection
         self.max_delay = max_delay
         self.max_wait = max_wait
@@ -134,5 +136,5 @@ class PublicationBacklog:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), remaining)
         waited = time.monotonic() - started
-        HELD.observe(waited)
+        self._held.observe(waited)
         return waited

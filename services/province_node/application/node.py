@@ -46,6 +46,7 @@ T = TypeVar("T")
 COMMANDS_PER_COMMIT = Histogram(
     "pls_node_commands_per_commit",
     "Commands whose events were stored in one event store transaction (group commit)",
+    ["province"],
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 NAMESPACE = UUID("6f1c3a52-8d5e-4f0a-9a57-2b8f0c9d4e11")
@@ -136,6 +137,7 @@ class ProvinceNode(Application[UUID]):
     def __init__(self, province: str, pseudonym_secret: bytes, env: dict[str, str] | None = None):
         super().__init__(env)
         self.province = province
+        self._commands_per_commit = COMMANDS_PER_COMMIT.labels(province)
         self._secret = pseudonym_secret
         # Told of every committed transaction's recordings, in the thread that committed it.
         self.on_recorded: list[Callable[[list[Recording[UUID]]], None]] = []
@@ -296,7 +298,7 @@ class ProvinceNode(Application[UUID]):
         return recordings
 
     def _commit_group(self, batch: list[_Pending]) -> None:
-        COMMANDS_PER_COMMIT.observe(len(batch))
+        self._commands_per_commit.observe(len(batch))
         if len(batch) > 1:
             together: ProcessingEvent[UUID] = ProcessingEvent()
             for entry in batch:
