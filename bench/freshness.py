@@ -55,7 +55,7 @@ from bench.common import Figure, free_port, peak_rss_mb, percentiles, report
 from bench.keepalive import Client, HTTPError
 from contracts.subjects import PROVINCES, origin_subjects, stream_name
 from pls import bus
-from pls.federation import Federation
+from pls.federation import Federation, default_node_processes
 from pls.natsserver import NatsServer
 from pls.publication.relay import event_time
 from pls.trust.local import OPERATOR, create_local_trust
@@ -473,7 +473,12 @@ def main(args: argparse.Namespace) -> list[Figure]:
     provinces = list(PROVINCES)[: args.provinces]
     directory = Path(tempfile.mkdtemp(prefix="pls-bench-freshness-"))
     started = time.perf_counter()
-    federation = start_federation(directory, provinces, args.start_timeout, args.node_processes)
+    federation = start_federation(
+        directory,
+        provinces,
+        args.start_timeout,
+        args.node_processes or default_node_processes(len(provinces)),
+    )
     print(f"federation of {len(provinces)} provinces up in {time.perf_counter() - started:.0f} s")
     try:
         hub = federation.hub_url
