@@ -4,8 +4,8 @@
     python -m bench.freshness --quick    # make bench-quick: 4 provinces, 125/s, 6 s
 
 The federation runs as `pls up --provinces all` runs it (without the traffic simulator): a
-nats-server, 32 province nodes (each with its relay), the hub, the directory and complaints
-supervision, each a process of its own. Load processes offer commands at a fixed rate (open loop:
+nats-server, 32 province nodes (each with its relay) sharing a process a core
+(`--node-processes 32`: each in its own), the hub, the directory and complaints supervision. Load processes offer commands at a fixed rate (open loop:
 a command is sent when it is due, whether or not earlier ones were answered) spread evenly over
 the 32 provinces: 70 % open a case, 30 % accept a case the same process opened earlier. Each
 province gets an equal share of `--max-in-flight` keep-alive connections with one command in

@@ -85,6 +85,8 @@ def up(
 
     configure_logging("warning")
     codes = _provinces(provinces)
+    # SIGTERM stops `pls up` as Ctrl-C does, also where SIGINT came ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     if fresh and var_dir.exists():
         shutil.rmtree(var_dir)
@@ -148,7 +150,9 @@ def up(
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    """SIGTERM stops `pls up` as Ctrl-C does: while the simulator runs, asyncio then cancels
+    its tasks instead of a KeyboardInterrupt landing in whichever task was running."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def _print_table(manifest: dict[str, object]) -> None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import random
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from pls import ports
 from pls.federation import Federation
 from tests.conftest import free_port
 from tests.support import wait_sync
@@ -103,3 +111,52 @@ def test_nodes_sharing_a_process_each_serve_their_own_province_and_come_back_tog
     process = federation.child("nodes-1").process
     federation.stop()
     assert process.returncode == 0  # SIGTERM shut both nodes down gracefully
+
+
+def _free_offset(provinces: list[str]) -> int:
+    """A port offset under which every port `pls up` takes is free."""
+    for _ in range(50):
+        offset = random.randrange(1_000, 20_000, 10)
+        wanted = [ports.NATS, ports.NATS_MONITOR, ports.HUB, ports.DIRECTORY, ports.COMPLAINTS]
+        wanted += [ports.node_port(p) for p in provinces]
+        try:
+            for port in wanted:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return offset
+    raise RuntimeError("no free port offset")
+
+
+def test_pls_up_runs_shared_node_processes_and_sigterm_stops_everything(tmp_path: Path) -> None:
+    provinces = ["640000", "650000", "660000"]
+    offset = _free_offset(provinces)
+    var = tmp_path / "var"
+    command = [sys.executable, "-m", "pls.cli", "up", "--provinces", ",".join(provinces)]
+    command += ["--var-dir", str(var), "--port-offset", str(offset), "--rate", "20"]
+    up = subprocess.Popen(
+        [*command, "--node-processes", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # As a background job of a script: SIGINT ignored. SIGTERM must stop it all the same.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        wait_sync(lambda: (var / "federation.json").exists(), 120, "federation.json written")
+        manifest = json.loads((var / "federation.json").read_text())
+        assert {p: manifest["provinces"][p]["process"] for p in provinces} == {
+            "640000": "nodes-1",
+            "650000": "nodes-2",
+            "660000": "nodes-1",
+        }
+        urls = [manifest["provinces"][p]["url"] for p in provinces]
+        assert all(answers(url) for url in urls)
+        time.sleep(3)  # the simulator is at work
+    finally:
+        up.send_signal(signal.SIGTERM)
+        output, _ = up.communicate(timeout=60)
+    text = output.decode()
+    assert up.returncode == 0, text[-2000:]
+    assert "Traceback" not in text, text[-4000:]
+    assert not any(answers(url) for url in urls)  # every node process stopped with it
