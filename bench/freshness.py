@@ -362,8 +362,8 @@ def share(cpu: dict[str, float], seconds: float) -> dict[str, float]:
 def start_federation(
     directory: Path, provinces: list[str], timeout: float, node_processes: int | None = None
 ) -> Federation:
-    """What `pls up --provinces all --no-simulate` starts, on free ports, waiting longer: 35
-    Python processes take a while to start on a small machine."""
+    """What `pls up --provinces all --no-simulate` starts, on free ports, waiting longer: with a
+    process a node, 35 Python processes take a while to start on a small machine."""
     ports: list[int] = []
     while len(ports) < len(provinces) + 5:  # free_port alone may give the same port twice
         port = free_port()
