@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import gc
 import signal
+import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import uvicorn
 import uvloop
 from fastapi import FastAPI
+from uvicorn.main import STARTUP_FAILURE
 
 from pls.logs import configure_logging
 from pls.settings import CommonSettings
@@ -31,22 +34,18 @@ def settle_memory() -> None:
     gc.set_threshold(50_000, 20, 10)
 
 
-def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=10,
-    )
+OPTIONS: dict[str, Any] = {
+    "log_level": "warning",
+    "access_log": False,
+    "loop": "uvloop",
+    "http": "httptools",
+    "timeout_graceful_shutdown": 10,
+}
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:
     settle_memory()
-    uvicorn.Server(_config(app, host, port)).run()
+    uvicorn.run(app, host=host, port=port, **OPTIONS)
 
 
 class _Sibling(uvicorn.Server):
@@ -62,7 +61,9 @@ def serve_many(apps: list[tuple[FastAPI, str, int]]) -> None:
     """Several services in one process and one event loop, each on its own port, each with
     its own lifespan; SIGINT or SIGTERM shuts every one down gracefully."""
     settle_memory()
-    servers = [_Sibling(_config(app, host, port)) for app, host, port in apps]
+    servers = [
+        _Sibling(uvicorn.Config(app, host=host, port=port, **OPTIONS)) for app, host, port in apps
+    ]
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -71,13 +72,18 @@ def serve_many(apps: list[tuple[FastAPI, str, int]]) -> None:
         await asyncio.gather(*(_until_done(server, servers) for server in servers))
 
     uvloop.run(run())
+    if not all(server.started for server in servers):
+        sys.exit(STARTUP_FAILURE)  # as `uvicorn.run` does: one that could not start fails all
 
 
 async def _until_done(server: uvicorn.Server, servers: Sequence[uvicorn.Server]) -> None:
-    """A server that stops (it could not start, or was told to) stops its siblings: the
-    process then ends, and whatever supervises it starts all of them again."""
+    """A server that stops (it could not start, or was told to) stops its siblings, which
+    shut down gracefully; the process then ends, and whatever supervises it starts all of them
+    again."""
     try:
         await server.serve()
+    except SystemExit:  # uvicorn's way of saying it could not start (`started` stays False)
+        pass
     finally:
         _stop(servers)
 
