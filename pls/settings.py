@@ -112,18 +112,16 @@ def for_province(
     model: type[Settings],
     province: str,
     values: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """`model`'s settings as one province of several hosted in one process sees them: a
     variable `PLS_<code>_<NAME>` stands, for that province only, for `PLS_<NAME>`
     (`PLS_440000_MEMBER_ID`, `PLS_440000_NODE_SIGNING_SEED`); every other setting is read as
     usual, and `values` override both."""
-    environ = os.environ if environ is None else environ
     prefix = str(model.model_config.get("env_prefix", "")).upper()
     own = f"PLS_{province}_" + prefix.removeprefix("PLS_")
     specific = {
-        name: environ[own + name.upper()]
+        name: os.environ[own + name.upper()]
         for name in model.model_fields
-        if own + name.upper() in environ
+        if own + name.upper() in os.environ
     }
     return model(**(specific | dict(values or {})))
