@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from pls.cli import app
 from pls.federation import Federation, default_node_processes
 from pls.settings import CommonSettings, for_province
 from services.province_node.settings import NodeSettings
@@ -63,3 +65,13 @@ def test_pls_up_runs_nodes_in_at_least_two_processes_and_never_more_than_provinc
     assert default_node_processes(1) == 1
     assert 2 <= default_node_processes(32) <= 32
     assert default_node_processes(3) <= 3
+
+
+def test_pls_node_refuses_one_port_for_several_provinces_and_unknown_codes() -> None:
+    runner = CliRunner()
+    several = runner.invoke(app, ["node", "--province", "110000,120000", "--port", "18999"])
+    assert several.exit_code == 2
+    assert "--port names one node's port" in several.output
+    unknown = runner.invoke(app, ["node", "--province", "110000,999999"])
+    assert unknown.exit_code == 2
+    assert "999999" in unknown.output
