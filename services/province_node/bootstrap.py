@@ -190,6 +190,9 @@ def create_app(runtime: NodeRuntime) -> FastAPI:
         runtime.projection.start()
         if runtime.relay is not None:
             await runtime.relay.start()
+        if runtime.backlog is not None:
+            stored = await asyncio.to_thread(runtime.app.recorder.max_notification_id)
+            runtime.backlog.resume(stored or 0)
         log.info("province node started", province=province, port=runtime.settings.listen_port())
         try:
             yield

@@ -5,6 +5,7 @@ the node's relay and its HTTP application."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -88,3 +89,39 @@ async def test_a_relay_cut_off_from_nats_holds_no_command_up(
     finally:
         await node.stop()
         nats.stop()
+
+
+async def test_a_backlog_left_by_an_earlier_run_counts_as_waiting_from_the_restart(
+    tmp_path: Path, trust: LocalTrust
+) -> None:
+    nats = NatsServer(
+        tmp_path / "nats", free_port(), free_port(), extra_config=trust.nats_config_path.read_text()
+    ).start()
+    node = await Node.build(tmp_path / "node", "440000", nats.url, trust).start()
+    runtime = node.runtime
+    assert runtime.relay is not None
+    app = create_app(runtime)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://node", timeout=60
+        ) as client:
+            nats.stop()
+            await until(lambda: not runtime.relay.connected, message="relay sees NATS gone")
+            await _open_cases(client, node, 12)
+            assert runtime.projection.wait_for(runtime.app.recorder.max_notification_id(), 10)
+    finally:
+        await node.stop()
+
+    # The node restarts with 12 events unpublished, NATS still down.
+    again = Node.build(tmp_path / "node", "440000", nats.url, trust)
+    app = create_app(again.runtime)
+    async with app.router.lifespan_context(app):
+        started = time.monotonic()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://node", timeout=60
+        ) as client:
+            await asyncio.sleep(0.5)
+            ready = (await client.get("/readyz")).json()
+    assert ready["publish_backlog"] >= 12
+    # Its operators see the backlog waiting since the restart, not "no delay".
+    assert 0.4 < ready["publish_delay"] <= time.monotonic() - started

@@ -160,3 +160,18 @@ async def test_a_connection_change_wakes_waiting_commands() -> None:
     waited = await backlog.admit()
     await task
     assert 0.05 < waited < 1.0  # not the 5 s bound
+
+
+async def test_what_an_earlier_run_left_unpublished_counts_from_the_restart() -> None:
+    backlog, relay = _backlog(lag=0)
+    clock: Any = backlog._clock
+    relay.journal = 40  # journalled by the run before, none of it published
+    backlog.projection.position = 40  # type: ignore[misc]
+    backlog.resume(stored=45)  # and five events stored but not yet journalled
+    assert backlog.pending == 45 and backlog.delay == 0.0
+    clock.now += 0.3
+    assert backlog.delay == pytest.approx(0.3) and backlog.holding()
+    relay.position = 40
+    assert backlog.delay == pytest.approx(0.3)  # the unjournalled ones still wait
+    backlog.projection.position = 45  # type: ignore[misc]
+    assert backlog.delay == 0.0 and not backlog.holding()

@@ -87,6 +87,18 @@ class PublicationBacklog:
 
     # -- told by the node --------------------------------------------------------------------
 
+    def resume(self, stored: int) -> None:
+        """At start, once the relay knows the journal's end: what an earlier run of the node
+        left unpublished (up to notification `stored`, and the relay's lag) counts as stored
+        now. Its real age is not known; without this it would not count at all, and a node
+        restarted with a backlog would take commands as fast as it could while the backlog
+        waited behind them."""
+        now = self._clock()
+        if self.relay.lag:
+            self._journalled.reached(self.relay.position + self.relay.lag, now)
+        if stored > self.projection.position:
+            self._stored.reached(stored, now)
+
     def recorded(self, recordings: Sequence[Recording[UUID]]) -> None:
         """These events are stored (called from the thread that committed them)."""
         self._stored.reached(max(r.notification.id or 0 for r in recordings), self._clock())
