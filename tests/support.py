@@ -16,6 +16,7 @@ import nats
 import uvicorn
 from nats.js import JetStreamContext
 
+from pls.federation import Federation
 from pls.settings import CommonSettings
 from pls.trust.local import COMPLAINTS, DIRECTORY, HUB, OPERATOR, LocalTrust, province_member
 from pls.trust.natsconfig import inbox_prefix
@@ -27,6 +28,21 @@ from services.province_node.bootstrap import build_runtime as build_node
 from services.province_node.domain.case import Applicant
 from services.province_node.settings import NodeSettings
 from tests.conftest import free_port
+
+
+def federation_on_free_ports(var_dir: Path, provinces: list[str], **options: Any) -> Federation:
+    """A `pls up` federation (not started) whose every service listens on a free port."""
+    return Federation(
+        var_dir=var_dir,
+        provinces=provinces,
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+        hub_port=free_port(),
+        complaints_port=free_port(),
+        directory_port=free_port(),
+        node_ports={p: free_port() for p in provinces},
+        **options,
+    )
 
 
 async def until(

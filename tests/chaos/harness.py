@@ -25,7 +25,7 @@ import orjson
 
 from pls.federation import Federation
 from tests.conftest import free_port
-from tests.support import FederationAuth
+from tests.support import FederationAuth, federation_on_free_ports
 
 PROVINCES = {"440000": ("440106", "440304", "441900"), "510000": ("510104", "510107")}
 SEPARATE_RELAY = "510000"  # its relay runs as a process of its own, so it can be killed alone
@@ -189,13 +189,9 @@ class Traffic:
 
 def start_federation(var_dir: Path) -> Federation:
     provinces = list(PROVINCES)
-    federation = Federation(
-        var_dir=var_dir,
-        provinces=provinces,
-        nats_port=free_port(),
-        nats_monitor_port=free_port(),
-        hub_port=free_port(),
-        node_ports={p: free_port() for p in provinces},
+    federation = federation_on_free_ports(
+        var_dir,
+        provinces,
         relay_ports={SEPARATE_RELAY: free_port()},
         separate_relays=[SEPARATE_RELAY],
         checkpoint_interval=2.0,

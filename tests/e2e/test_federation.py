@@ -16,8 +16,7 @@ from cloudevents.core.formats.json import JSONFormat
 
 from contracts.subjects import stream_name
 from pls.federation import Federation
-from tests.conftest import free_port
-from tests.support import FederationAuth, jetstream, wait_sync
+from tests.support import FederationAuth, federation_on_free_ports, jetstream, wait_sync
 
 PROVINCES = ["440000", "510000"]
 COUNTIES = {"440000": ["440106", "440304", "441900"], "510000": ["510104", "510107"]}
@@ -31,15 +30,9 @@ CITIZEN = {
 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    federation = Federation(
-        var_dir=tmp_path_factory.mktemp("federation"),
-        provinces=PROVINCES,
-        nats_port=free_port(),
-        nats_monitor_port=free_port(),
-        hub_port=free_port(),
-        complaints_port=free_port(),
-        directory_port=free_port(),
-        node_ports={p: free_port() for p in PROVINCES},
+    federation = federation_on_free_ports(
+        tmp_path_factory.mktemp("federation"),
+        PROVINCES,
         checkpoint_interval=2.0,
         node_processes=1,  # both nodes in one process, as `pls up` runs many provinces
     )

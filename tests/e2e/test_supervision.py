@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,29 +19,30 @@ import pytest
 
 from pls import ports
 from pls.federation import Federation
-from tests.conftest import free_port
-from tests.support import wait_sync
+from tests.support import federation_on_free_ports, wait_sync
 
 
-@pytest.fixture
-def supervised(tmp_path: Path) -> Iterator[tuple[Federation, list[str]]]:
-    federation = Federation(
-        var_dir=tmp_path / "var",
-        provinces=["650000"],
-        nats_port=free_port(),
-        nats_monitor_port=free_port(),
-        hub_port=free_port(),
-        node_ports={"650000": free_port()},
-    )
+@contextmanager
+def supervising(federation: Federation) -> Iterator[list[str]]:
+    """The federation started and kept running as `pls up` does; what the supervisor reported."""
     federation.start()
     reports: list[str] = []
     watcher = threading.Thread(
         target=federation.supervise, kwargs={"report": reports.append, "delay": 0.2}
     )
     watcher.start()
-    yield federation, reports
-    federation.stop()
-    watcher.join(10)
+    try:
+        yield reports
+    finally:
+        federation.stop()
+        watcher.join(10)
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[tuple[Federation, list[str]]]:
+    federation = federation_on_free_ports(tmp_path / "var", ["650000"])
+    with supervising(federation) as reports:
+        yield federation, reports
 
 
 def answers(url: str) -> bool:
@@ -68,26 +70,9 @@ def test_killed_processes_and_nats_server_come_back(
 @pytest.fixture
 def shared(tmp_path: Path) -> Iterator[tuple[Federation, list[str]]]:
     provinces = ["640000", "650000", "660000"]
-    federation = Federation(
-        var_dir=tmp_path / "var",
-        provinces=provinces,
-        nats_port=free_port(),
-        nats_monitor_port=free_port(),
-        hub_port=free_port(),
-        complaints_port=free_port(),
-        directory_port=free_port(),
-        node_ports={p: free_port() for p in provinces},
-        node_processes=2,
-    )
-    federation.start()
-    reports: list[str] = []
-    watcher = threading.Thread(
-        target=federation.supervise, kwargs={"report": reports.append, "delay": 0.2}
-    )
-    watcher.start()
-    yield federation, provinces
-    federation.stop()
-    watcher.join(10)
+    federation = federation_on_free_ports(tmp_path / "var", provinces, node_processes=2)
+    with supervising(federation):
+        yield federation, provinces
 
 
 def test_nodes_sharing_a_process_each_serve_their_own_province_and_come_back_together(

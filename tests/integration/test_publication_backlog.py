@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from contracts.subjects import stream_name
 from pls.natsserver import NatsServer
@@ -43,12 +45,19 @@ async def _stream_length(url: str, trust: LocalTrust) -> int:
         return (await js.stream_info(stream_name("440000"))).state.last_seq
 
 
-async def test_a_relay_cut_off_from_nats_holds_no_command_up(
-    tmp_path: Path, trust: LocalTrust
-) -> None:
-    nats = NatsServer(
+@pytest.fixture
+def nats(tmp_path: Path, trust: LocalTrust) -> Iterator[NatsServer]:
+    """A nats-server of the test's own, which it stops and starts again."""
+    server = NatsServer(
         tmp_path / "nats", free_port(), free_port(), extra_config=trust.nats_config_path.read_text()
     ).start()
+    yield server
+    server.stop()
+
+
+async def test_a_relay_cut_off_from_nats_holds_no_command_up(
+    tmp_path: Path, trust: LocalTrust, nats: NatsServer
+) -> None:
     node = await Node.build(tmp_path / "node", "440000", nats.url, trust).start()
     runtime = node.runtime
     assert runtime.backlog is not None and runtime.relay is not None
@@ -88,15 +97,11 @@ async def test_a_relay_cut_off_from_nats_holds_no_command_up(
             assert runtime.views.case_statistics(CaseFilter())["total"] == 18
     finally:
         await node.stop()
-        nats.stop()
 
 
 async def test_a_backlog_left_by_an_earlier_run_counts_as_waiting_from_the_restart(
-    tmp_path: Path, trust: LocalTrust
+    tmp_path: Path, trust: LocalTrust, nats: NatsServer
 ) -> None:
-    nats = NatsServer(
-        tmp_path / "nats", free_port(), free_port(), extra_config=trust.nats_config_path.read_text()
-    ).start()
     node = await Node.build(tmp_path / "node", "440000", nats.url, trust).start()
     runtime = node.runtime
     assert runtime.relay is not None
