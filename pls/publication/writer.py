@@ -75,7 +75,6 @@ class JournalWriter:
         namespace: UUID,
         batch_size: int = 500,
         checkpoint_interval: float = 60.0,
-        on_journal_appended: Callable[[list[JournalEntry]], None] | None = None,
         signer: SigningKey,
     ) -> None:
         self.signer = signer
@@ -88,7 +87,8 @@ class JournalWriter:
         self.namespace = namespace
         self.batch_size = batch_size
         self.checkpoint_interval = checkpoint_interval
-        self.on_journal_appended = on_journal_appended
+        # Told of the entries of every journal batch committed, in the writer's thread.
+        self.on_journal_appended: list[Callable[[list[JournalEntry]], None]] = []
         self.position = journal.position(PROJECTION)
         sequence, running_hash = journal.journal_head()
         checkpointed = journal.last_sequence_of_type(REGISTRY.for_model(CheckpointPublished).name)
@@ -296,8 +296,10 @@ class JournalWriter:
         with self._progress:
             self.position = position
             self._progress.notify_all()
-        if rows and self.on_journal_appended is not None:
-            self.on_journal_appended([JournalEntry(*row[:6]) for row in rows])
+        if rows and self.on_journal_appended:
+            entries = [JournalEntry(*row[:6]) for row in rows]
+            for listener in self.on_journal_appended:
+                listener(entries)
 
     # -- checkpoints ---------------------------------------------------------------------------
 

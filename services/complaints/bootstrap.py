@@ -244,9 +244,10 @@ def build_runtime(
         app,
         journal,
         checkpoint_interval=settings.checkpoint_interval,
-        on_journal_appended=relay.journal_appended if relay else None,
         signer=signer,
     )
+    if relay is not None:
+        publication.on_journal_appended.append(relay.journal_appended)
     watch = DeadlineWatch(readmodel, projection, app, clock, interval=settings.check_interval)
     return ComplaintsRuntime(
         settings=settings,

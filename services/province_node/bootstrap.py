@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Gauge
 
 from pls import divisions
-from pls.publication.journal import JournalEntry
 from pls.settings import CommonSettings
 from pls.sqlstore import open_database
 from pls.trust.keys import SigningKey
@@ -101,8 +100,9 @@ def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime
         batch_size=settings.projection_batch,
         checkpoint_interval=settings.checkpoint_interval,
         signer=signer,
-        on_journal_appended=relay.journal_appended if relay else None,
     )
+    if relay is not None:
+        projection.on_journal_appended.append(relay.journal_appended)
     backlog = None
     if relay is not None and settings.publish_delay_limit > 0:
         backlog = PublicationBacklog(
@@ -113,20 +113,10 @@ def build_runtime(settings: NodeSettings, common: CommonSettings) -> NodeRuntime
         )
         app.on_recorded.append(backlog.recorded)
         relay.on_progress.append(backlog.progressed)
-        projection.on_journal_appended = _both(relay.journal_appended, backlog.journalled)
+        projection.on_journal_appended.append(backlog.journalled)
     return NodeRuntime(
         settings, common, app, views, projection, relay, TokenVerifier(registry.issuer), backlog
     )
-
-
-def _both(
-    first: Callable[[list[JournalEntry]], None], second: Callable[[list[JournalEntry]], None]
-) -> Callable[[list[JournalEntry]], None]:
-    def told(entries: list[JournalEntry]) -> None:
-        first(entries)
-        second(entries)
-
-    return told
 
 
 def create_relay_app(settings: NodeSettings, common: CommonSettings) -> FastAPI:

@@ -114,7 +114,7 @@ async def test_restarting_relay_and_hub_loses_nothing_and_counts_nothing_twice(
             nats_creds=trust.creds("province-510000"),
             member_id="province-510000",
         )
-        node.runtime.projection.on_journal_appended = node.runtime.relay.journal_appended
+        node.runtime.projection.on_journal_appended[:] = [node.runtime.relay.journal_appended]
         await node.runtime.relay.start()
         await hub.caught_up(node)
         assert hub.totals("510000")["total"] == 25

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import singledispatch
 from typing import Any
 
 from contracts.events import complaint as cpe
 from contracts.events.base import EventData
 from contracts.subjects import MINISTRY
-from pls.publication.journal import Journal, JournalEntry
+from pls.publication.journal import Journal
 from pls.publication.writer import JournalWriter
 from pls.trust.keys import SigningKey
 from services.complaints.application.supervision import Supervision
@@ -110,7 +110,6 @@ class SupervisionPublication(JournalWriter):
         *,
         batch_size: int = 500,
         checkpoint_interval: float = 60.0,
-        on_journal_appended: Callable[[list[JournalEntry]], None] | None = None,
         signer: SigningKey,
     ) -> None:
         super().__init__(
@@ -121,7 +120,6 @@ class SupervisionPublication(JournalWriter):
             namespace=NAMESPACE,
             batch_size=batch_size,
             checkpoint_interval=checkpoint_interval,
-            on_journal_appended=on_journal_appended,
             signer=signer,
         )
 

@@ -7,13 +7,12 @@ personal data removed) and how it changes the node's local views.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import singledispatchmethod
 from typing import Any
 
 from contracts.events.base import EventData
-from pls.publication.journal import JournalEntry
 from pls.publication.writer import JournalCursor, JournalWriter
 from pls.sqlstore import Cursor
 from pls.trust.keys import SigningKey
@@ -42,7 +41,6 @@ class PublicationProjection(JournalWriter):
         *,
         batch_size: int = 500,
         checkpoint_interval: float = 60.0,
-        on_journal_appended: Callable[[list[JournalEntry]], None] | None = None,
         signer: SigningKey,
     ) -> None:
         super().__init__(
@@ -53,7 +51,6 @@ class PublicationProjection(JournalWriter):
             namespace=NAMESPACE,
             batch_size=batch_size,
             checkpoint_interval=checkpoint_interval,
-            on_journal_appended=on_journal_appended,
             signer=signer,
         )
         self.views = views
