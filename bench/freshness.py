@@ -5,8 +5,9 @@
 
 The federation runs as `pls up --provinces all` runs it (without the traffic simulator): a
 nats-server, 32 province nodes (each with its relay) sharing a process a core
-(`--node-processes 32`: each in its own), the hub, the directory and complaints supervision. Load processes offer commands at a fixed rate (open loop:
-a command is sent when it is due, whether or not earlier ones were answered) spread evenly over
+(`--node-processes 32`: each in its own), the hub, the directory and complaints supervision.
+Load processes offer commands at a fixed rate (open loop: a command is sent when it is due,
+whether or not earlier ones were answered) spread evenly over
 the 32 provinces: 70 % open a case, 30 % accept a case the same process opened earlier. Each
 province gets an equal share of `--max-in-flight` keep-alive connections with one command in
 flight on each (bench/keepalive.py, a client lean enough not to take the CPU the nodes need); a
@@ -56,9 +57,8 @@ from bench.keepalive import Client, HTTPError
 from contracts.subjects import PROVINCES, origin_subjects, stream_name
 from pls import bus
 from pls.federation import Federation, default_node_processes
-from pls.natsserver import NatsServer
 from pls.publication.relay import event_time
-from pls.trust.local import OPERATOR, create_local_trust
+from pls.trust.local import OPERATOR
 
 METRIC = "pls_hub_event_freshness_seconds"
 HELD = "pls_node_command_held_seconds"  # commands waiting for their node's publication backlog
@@ -380,22 +380,8 @@ def start_federation(
         node_ports=dict(zip(provinces, ports[5:], strict=True)),
         node_processes=node_processes,
     )
-    (directory / "logs").mkdir(parents=True, exist_ok=True)
-    create_local_trust(directory / "trust")
-    federation.tokens()
-    federation.nats = NatsServer(
-        directory / "nats",
-        federation.nats_port,
-        federation.nats_monitor_port,
-        extra_config=federation.trust.nats_config_path.read_text(),
-    ).start()
     try:
-        asyncio.run(federation._create_streams())
-        federation.spawn_nodes()
-        federation.spawn_hub()
-        federation.spawn_directory()
-        federation.spawn_complaints()
-        federation.wait_ready(timeout=timeout)
+        federation.start(timeout)
     except BaseException:
         federation.stop()
         raise

@@ -135,7 +135,8 @@ class Federation:
     def token(self, name: str) -> str:
         return (self.var_dir / "trust" / "tokens" / f"{name}.jwt").read_text().strip()
 
-    def start(self) -> None:
+    def start(self, timeout: float = 120.0) -> None:
+        """Start everything and wait (at most `timeout` seconds) until every service is ready."""
         self.var_dir.mkdir(parents=True, exist_ok=True)
         (self.var_dir / "logs").mkdir(exist_ok=True)
         create_local_trust(self.var_dir / "trust")
@@ -153,7 +154,7 @@ class Federation:
         self.spawn_hub()
         self.spawn_directory()
         self.spawn_complaints()
-        self.wait_ready()
+        self.wait_ready(timeout)
         self.write_manifest()
 
     async def _create_streams(self) -> None:
