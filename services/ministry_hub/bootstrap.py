@@ -34,11 +34,12 @@ from pls.trust.tokens import TokenVerifier
 from pls.web import install_common, ops_router
 from services.ministry_hub.adapters.queries import NationalQueries, name_of
 from services.ministry_hub.adapters.readmodel import NationalReadModel
-from services.ministry_hub.application.freshness import FreshnessObserved
+from services.ministry_hub.application.freshness import Delays, FreshnessObserved, RecentDelays
 from services.ministry_hub.application.projection import NationalProjection
 from services.ministry_hub.entrypoints.api import national, operations, subscriptions, supervision
 from services.ministry_hub.entrypoints.models import (
     CheckpointRead,
+    DelayRead,
     Freshness,
     FreshnessRow,
     GapRead,
@@ -62,6 +63,7 @@ class HubRuntime:
     journal: JournalClient
     reconciler: Reconciler
     tokens: TokenVerifier
+    delays: RecentDelays
     client: Client | None = None
     consumers: StreamConsumers | None = None
     connected: bool = False
@@ -188,6 +190,7 @@ class HubRuntime:
 
     async def freshness(self) -> Freshness:
         now = datetime.now(UTC)
+        national, by_province = self.delays.summary()
         gaps = self.applier.gaps()
         sources = self.applier.intake.sources
         rows = []
@@ -234,13 +237,14 @@ class HubRuntime:
                     else None,
                     duplicates=state.duplicates,
                     dead_letters=state.dead_letters,
+                    delay=_delay_read(by_province.get(code) or Delays(national.window_seconds, 0)),
                 )
             )
         counts = {
             s: sum(1 for r in rows if r.status == s)
             for s in ("complete", "behind", "silent", "diverged")
         }
-        return Freshness(rows=rows, as_of=now, **counts)
+        return Freshness(delay=_delay_read(national), rows=rows, as_of=now, **counts)
 
     def _judge(
         self,
@@ -281,6 +285,17 @@ class HubRuntime:
         return "complete", f"verified through sequence {state.checkpoint_sequence}"
 
 
+def _delay_read(delays: Delays) -> DelayRead:
+    return DelayRead(
+        window_seconds=delays.window_seconds,
+        events=delays.events,
+        p50_seconds=delays.p50,
+        p90_seconds=delays.p90,
+        p99_seconds=delays.p99,
+        max_seconds=delays.max,
+    )
+
+
 def hub_store(settings: HubSettings, common: CommonSettings) -> Store:
     """Where the national read model lives."""
     return Store(settings.database_url(common.var_dir), settings.schema_name)
@@ -303,8 +318,9 @@ def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
     journal = JournalClient(
         {p: settings.node_url(p) for p in settings.provinces}, token=settings.journal_token()
     )
+    delays = RecentDelays()
     applier = Applier(
-        FreshnessObserved(projection),
+        FreshnessObserved(projection, delays),
         queue,
         acknowledge,
         backfill=journal.page,
@@ -331,6 +347,7 @@ def build_runtime(settings: HubSettings, common: CommonSettings) -> HubRuntime:
         journal,
         reconciler,
         TokenVerifier(registry.issuer),
+        delays,
     )
 
 

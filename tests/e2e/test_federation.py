@@ -157,6 +157,10 @@ def test_national_view_equals_what_each_province_reports(federation: Federation)
             30,
             "every province complete (checkpoint verified)",
         )
+        freshness = client.get(f"{federation.hub_url}/v1/national/freshness").json()
+        assert freshness["delay"]["events"] >= opened  # each lifecycle is several events
+        assert all(row["delay"]["events"] >= 12 for row in freshness["rows"])
+        assert 0 < freshness["delay"]["p50_seconds"] <= freshness["delay"]["p99_seconds"] < 60
 
 
 def test_a_retried_post_opens_one_case(federation: Federation) -> None:

@@ -194,7 +194,7 @@ async def test_node_on_postgresql_publishes_to_the_hub(
         await node.stop()
 
 
-async def test_hub_metrics_show_how_fresh_each_applied_event_was(
+async def test_hub_shows_how_fresh_each_applied_event_was(
     tmp_path: Path, nats_server, trust
 ) -> None:
     from prometheus_client import REGISTRY
@@ -216,6 +216,13 @@ async def test_hub_metrics_show_how_fresh_each_applied_event_was(
         count, total = observed()
         assert count - count_before == applied >= 20  # opened and concluded, 10 times
         assert 0 < (total - sum_before) / (count - count_before) < 30
+        # The same ages, summarised over the last minute for staff (/v1/national/freshness).
+        freshness = await hub.runtime.freshness()
+        row = next(r for r in freshness.rows if r.province == "440000")
+        assert freshness.delay.events == row.delay.events == applied
+        assert row.delay.p50_seconds is not None and row.delay.max_seconds is not None
+        assert 0 < row.delay.p50_seconds <= row.delay.p99_seconds <= row.delay.max_seconds < 30
+        assert freshness.delay.window_seconds == 60.0
     finally:
         await hub.stop()
         await node.stop()

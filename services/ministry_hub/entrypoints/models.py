@@ -165,6 +165,20 @@ class JournalCheckRead(BaseModel):
     resyncs: int = Field(description="Times this province was re-applied from its journal.")
 
 
+class DelayRead(BaseModel):
+    """How long the events applied lately took to reach the national view: from each event's
+    time at its province (its command stored) to the commit of its batch here."""
+
+    window_seconds: float = Field(
+        description="The window: the last minute, or less under a load heavier than it keeps."
+    )
+    events: int = Field(description="Events applied in the window.")
+    p50_seconds: float | None = Field(description="Median delay; null with no events.")
+    p90_seconds: float | None
+    p99_seconds: float | None
+    max_seconds: float | None
+
+
 class FreshnessRow(BaseModel):
     province: str
     name: str
@@ -184,9 +198,11 @@ class FreshnessRow(BaseModel):
     )
     duplicates: int
     dead_letters: int
+    delay: DelayRead
 
 
 class Freshness(BaseModel):
+    delay: DelayRead = Field(description="Every province's events together.")
     rows: list[FreshnessRow]
     complete: int
     behind: int
