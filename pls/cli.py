@@ -660,6 +660,47 @@ def simulate(
         console.print(dict(stats))
 
 
+@app.command()
+def status(
+    federation_file: Annotated[
+        Path, typer.Option("--federation", help="federation.json of a running federation.")
+    ] = Path("var/federation.json"),
+    watch: Annotated[bool, typer.Option(help="Keep refreshing until Ctrl-C.")] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.2, help="Seconds between the samples CPU is measured over.")
+    ] = 2.0,
+) -> None:
+    """How a running federation is doing: the national view's state and the delay of the last
+    minute's events, and each process's resident memory and CPU."""
+    import time
+
+    import httpx
+    from rich.live import Live
+
+    from pls.manifest import Manifest
+    from pls.status import render, snapshot
+
+    if not federation_file.exists():
+        console.print(f"[red]{federation_file} not found:[/red] is `pls up` running?")
+        raise typer.Exit(1)
+    manifest = Manifest.read(federation_file)
+    with httpx.Client(timeout=10.0) as client:
+        before = snapshot(client, manifest)
+        time.sleep(interval)
+        now = snapshot(client, manifest)
+        if not watch:
+            console.print(render(now, before))
+            return
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            Live(render(now, before), console=console) as live,
+        ):
+            while True:
+                time.sleep(interval)
+                before, now = now, snapshot(client, manifest)
+                live.update(render(now, before))
+
+
 @app.command("nats-config")
 def nats_config(
     registry: Annotated[Path, typer.Option(help="The federation registry (YAML).")] = Path(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import multiprocessing
 import os
 import queue
@@ -46,44 +45,6 @@ from pls.settings import CommonSettings
 from pls.sqlstore import Database
 from pls.trust.natsconfig import inbox_prefix
 from pls.trust.registry import FederationRegistry
-
-
-@dataclass
-class Manifest:
-    """What a `pls up` federation.json says about where things are and who a service is."""
-
-    data: dict[str, Any]
-
-    @classmethod
-    def read(cls, path: Path) -> Manifest:
-        return cls(json.loads(path.read_text()))
-
-    @property
-    def provinces(self) -> list[str]:
-        return list(self.data["provinces"])
-
-    def node_urls(self) -> dict[str, str]:
-        return {code: entry["url"] for code, entry in self.data["provinces"].items()}
-
-    def token_file(self, name: str) -> Path | None:
-        tokens = self.data.get("trust", {}).get("tokens")
-        return Path(tokens) / f"{name}.jwt" if tokens else None
-
-    def operator_token(self) -> str | None:
-        path = self.token_file("federation-operator")
-        return path.read_text().strip() if path and path.exists() else None
-
-    def common(self, member: str) -> CommonSettings:
-        trust = self.data.get("trust", {})
-        return CommonSettings(
-            nats_url=self.data["nats"]["url"],
-            var_dir=Path(self.data["var_dir"]),
-            trust_registry=Path(trust["registry"]) if trust.get("registry") else None,
-            member_id=member,
-            nats_creds=Path(trust["nats_credentials"]) / f"{member}.nk"
-            if trust.get("nats_credentials")
-            else None,
-        )
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -463,3 +464,45 @@ def test_simulated_traffic_reaches_every_node_with_its_own_token(federation: Fed
             30,
             "new cases in both provinces",
         )
+
+
+def test_pls_status_shows_the_national_delay_and_every_process_memory(
+    federation: Federation,
+) -> None:
+    """What an operator watching a running federation reads: `pls status`."""
+    from typer.testing import CliRunner
+
+    from pls.cli import app
+
+    with client_for(federation) as client:
+        for province in PROVINCES:
+            node, county = federation.node_url(province), COUNTIES[province][0]
+            register_agency(client, node, county)
+            run_lifecycle(client, node, county, 98, key=f"status-{province}")  # 6 events
+        wait_sync(lambda: hub_matches_provinces(client, federation), 30, "hub equals provinces")
+    manifest = federation.var_dir / "federation.json"
+    result = CliRunner().invoke(
+        app, ["status", "--federation", str(manifest), "--interval", "0.5"], env={"COLUMNS": "160"}
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "National view: 2 provinces" in out
+    reached = re.search(r"Last 60 s: ([\d,]+) events reached it; delay p50 ([\d.]+) s", out)
+    assert reached is not None, out
+    assert int(reached.group(1).replace(",", "")) >= 2 * 6  # the two lifecycles at least
+    rows = {
+        cells[0]: cells
+        for cells in (re.split(r"\s{2,}", line.strip()) for line in out.splitlines())
+        if cells[0]
+    }
+    for process in ("nats-server", "hub", "directory", "complaints", "nodes-1"):
+        assert process in rows, out
+    assert "2 province nodes" in out
+    total_mb = float(rows["all"][1].replace(",", ""))
+    assert total_mb > 200, out  # six processes, each well over 30 MB
+
+    missing = CliRunner().invoke(
+        app, ["status", "--federation", str(manifest) + ".missing"], env={"COLUMNS": "160"}
+    )
+    assert missing.exit_code == 1
+    assert "is `pls up` running?" in missing.output

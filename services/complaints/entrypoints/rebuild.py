@@ -17,8 +17,9 @@ from rich.console import Console
 from pls.clock import Timeline
 from pls.deadlines import WorkingCalendar
 from pls.intake.backfill import JournalClient
+from pls.manifest import Manifest
 from pls.rebuild import Store, put_tables_in_place
-from pls.rebuild_command import Manifest, Target, run_rebuild
+from pls.rebuild_command import Target, run_rebuild
 from pls.settings import CommonSettings
 from pls.sqlstore import Database
 from pls.trust.local import COMPLAINTS

@@ -14,8 +14,9 @@ from pathlib import Path
 from rich.console import Console
 
 from pls.intake.backfill import JournalClient
+from pls.manifest import Manifest
 from pls.rebuild import put_in_place
-from pls.rebuild_command import Manifest, Target, run_rebuild
+from pls.rebuild_command import Target, run_rebuild
 from pls.settings import CommonSettings
 from pls.trust.local import DIRECTORY
 from services.directory.application.projection import interested_in

@@ -15,8 +15,9 @@ from pathlib import Path
 from rich.console import Console
 
 from pls.intake.backfill import JournalClient
+from pls.manifest import Manifest
 from pls.rebuild import put_in_place
-from pls.rebuild_command import Manifest, Target, run_rebuild
+from pls.rebuild_command import Target, run_rebuild
 from pls.settings import CommonSettings
 from pls.trust.local import HUB
 from services.ministry_hub.adapters.readmodel import SHARD_TABLES

@@ -1,0 +1,185 @@
+"""`pls status`: how a running local federation is doing, read from what its services publish.
+
+From federation.json it finds the services; it asks the hub's `/v1/national/freshness` (with the
+ministry staff token `pls up` wrote) for each province's state and for the delay of the last
+minute's events, each service's `/metrics` for its process's resident memory and CPU time, and
+nats-server's monitoring `/varz` for the same. Nodes that share a process are shown once, as
+that process. Nothing is changed anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from contracts.subjects import PROVINCES
+from pls.manifest import Manifest
+
+RSS = "process_resident_memory_bytes"
+CPU = "process_cpu_seconds_total"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # the process: "hub", "nodes-1", "node-440000", "nats-server"
+    serves: str  # what runs in it
+    url: str  # where its figures are read: /metrics, or nats-server's /varz
+
+
+@dataclass(frozen=True)
+class Sample:
+    endpoint: Endpoint
+    rss_bytes: float | None = None
+    cpu_seconds: float | None = None  # since the process started (Python services)
+    cpu_percent: float | None = None  # as nats-server reports it
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: float  # time.monotonic()
+    samples: list[Sample]
+    freshness: dict[str, Any] | None
+    freshness_error: str | None = None
+
+
+def endpoints(manifest: Manifest) -> list[Endpoint]:
+    """Every process of the federation, once: nodes grouped by the process that serves them."""
+    data = manifest.data
+    found = [Endpoint("nats-server", "the bus (JetStream)", f"{data['nats']['monitor']}/varz")]
+    for key, serves in (
+        ("hub", "ministry hub"),
+        ("directory", "national directory"),
+        ("complaints", "complaints supervision"),
+    ):
+        if key in data:
+            found.append(Endpoint(key, serves, f"{data[key]['url']}/metrics"))
+    processes: dict[str, list[str]] = defaultdict(list)
+    for code, entry in data["provinces"].items():
+        processes[entry.get("process") or f"node-{code}"].append(code)
+    for name, codes in processes.items():
+        url = data["provinces"][codes[0]]["url"]
+        serves = (
+            f"province node {codes[0]} {PROVINCES.get(codes[0], '')}".rstrip()
+            if len(codes) == 1
+            else f"{len(codes)} province nodes"
+        )
+        found.append(Endpoint(name, serves, f"{url}/metrics"))
+    for code, entry in data["provinces"].items():
+        if entry.get("relay"):
+            found.append(Endpoint(f"relay-{code}", f"relay of {code}", f"{entry['relay']}/metrics"))
+    return found
+
+
+def sample(client: httpx.Client, endpoint: Endpoint) -> Sample:
+    try:
+        response = client.get(endpoint.url)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        return Sample(endpoint, error=str(error) or type(error).__name__)
+    if endpoint.url.endswith("/varz"):
+        varz = response.json()
+        return Sample(endpoint, rss_bytes=varz.get("mem"), cpu_percent=varz.get("cpu"))
+    # Only the process's own lines: a node process's other series run to thousands of lines.
+    own = "\n".join(line for line in response.text.splitlines() if line.startswith("process_"))
+    values = {
+        item.name: item.value
+        for family in text_string_to_metric_families(own + "\n")
+        for item in family.samples
+    }
+    return Sample(endpoint, rss_bytes=values.get(RSS), cpu_seconds=values.get(CPU))
+
+
+def snapshot(client: httpx.Client, manifest: Manifest) -> Snapshot:
+    samples = [sample(client, endpoint) for endpoint in endpoints(manifest)]
+    token = manifest.token("staff")
+    try:
+        response = client.get(
+            f"{manifest.data['hub']['url']}/v1/national/freshness",
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+        )
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        return Snapshot(time.monotonic(), samples, None, str(error) or type(error).__name__)
+    return Snapshot(time.monotonic(), samples, response.json())
+
+
+def cpu_percent(now: Sample, before: Sample | None, seconds: float) -> float | None:
+    """A process's CPU over the interval, in % of one core."""
+    if now.cpu_percent is not None:
+        return now.cpu_percent
+    if before is None or now.cpu_seconds is None or before.cpu_seconds is None or seconds <= 0:
+        return None
+    return max(0.0, 100 * (now.cpu_seconds - before.cpu_seconds) / seconds)
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} s"
+
+
+def render(now: Snapshot, before: Snapshot | None = None) -> Group:
+    """The national view's state and delay, then each process's memory and CPU."""
+    parts: list[Table | Text] = []
+    fresh = now.freshness
+    if fresh is None:
+        parts.append(Text(f"National view: the hub did not answer ({now.freshness_error})"))
+    else:
+        delay = fresh["delay"]
+        parts.append(
+            Text(
+                f"National view: {len(fresh['rows'])} provinces, {fresh['complete']} complete, "
+                f"{fresh['behind']} behind, {fresh['silent']} silent, "
+                f"{fresh['diverged']} diverged"
+            )
+        )
+        parts.append(
+            Text(
+                f"Last {delay['window_seconds']:g} s: {delay['events']:,} events reached it; "
+                f"delay p50 {_seconds(delay['p50_seconds'])}, "
+                f"p90 {_seconds(delay['p90_seconds'])}, p99 {_seconds(delay['p99_seconds'])}, "
+                f"longest {_seconds(delay['max_seconds'])}"
+            )
+        )
+        for row in [r for r in fresh["rows"] if r["status"] in ("behind", "diverged")][:8]:
+            parts.append(
+                Text(f"  {row['province']} {row['name']} {row['status']}: {row['reason']}")
+            )
+    table = Table(box=box.SIMPLE_HEAD)
+    for column, justify in (
+        ("process", "left"),
+        ("serves", "left"),
+        ("resident MB", "right"),
+        ("CPU % of a core", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    previous = {s.endpoint.name: s for s in before.samples} if before else {}
+    seconds = now.at - before.at if before else 0.0
+    total_rss = 0.0
+    total_cpu = 0.0
+    for item in now.samples:
+        if item.error is not None:
+            table.add_row(
+                item.endpoint.name, item.endpoint.serves, "–", f"unreachable: {item.error}"
+            )
+            continue
+        cpu = cpu_percent(item, previous.get(item.endpoint.name), seconds)
+        total_rss += item.rss_bytes or 0.0
+        total_cpu += cpu or 0.0
+        table.add_row(
+            item.endpoint.name,
+            item.endpoint.serves,
+            f"{(item.rss_bytes or 0) / 2**20:,.0f}",
+            "–" if cpu is None else f"{cpu:.1f}",
+        )
+    table.add_row("all", "", f"{total_rss / 2**20:,.0f}", f"{total_cpu:.1f}" if before else "–")
+    parts.append(table)
+    return Group(*parts)
