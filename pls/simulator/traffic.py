@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
+import aiohttp
+import orjson
 import structlog
 
 from pls import divisions
@@ -31,6 +32,7 @@ from pls.simulator import calibration as cal
 from pls.simulator import people
 
 log = structlog.get_logger(__name__)
+IDLE_KEEPALIVE = 3.0
 
 AGENCY_FOR_SERVICE = {
     "legal_aid": "legal_aid_centre",
@@ -98,16 +100,10 @@ class Simulator:
         weights = {code: cal.POPULATION_MILLIONS[code] for code in self.provinces}
         self.province_weights = weights
         self.mix = cal.service_mix()
-        # A client (a connection pool) for each node: one pool for all would look through every
-        # node's connections for each request, at a cost that grows with the federation.
-        self._clients = {
-            state.url + "/": httpx.AsyncClient(
-                timeout=15.0,
-                limits=httpx.Limits(max_connections=concurrency * 2),
-                headers={"Authorization": f"Bearer {state.token}"} if state.token else None,
-            )
-            for state in self.provinces.values()
-        }
+        self.concurrency = concurrency
+        # A session (a connection pool) for each node, opened when the simulator runs: one pool
+        # for all would look through every node's connections for each request.
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
         self.semaphore = asyncio.Semaphore(concurrency)
         # Registering agencies has its own, narrower lane so case traffic flows from the start.
         self.seeding = asyncio.Semaphore(max(2, concurrency // 4))
@@ -128,30 +124,48 @@ class Simulator:
         lane: asyncio.Semaphore | None = None,
     ) -> dict[str, Any] | None:
         headers = {"Idempotency-Key": key} if key else {}
-        client = next(c for base, c in self._clients.items() if url.startswith(base))
+        session = next(c for base, c in self._sessions.items() if url.startswith(base))
         async with lane or self.semaphore:
             for attempt in range(3):
                 try:
-                    response = await client.post(url, json=body or {}, headers=headers)
-                except httpx.HTTPError as error:
+                    async with session.post(
+                        url, data=orjson.dumps(body or {}), headers=headers
+                    ) as response:
+                        status, content = response.status, await response.read()
+                except (aiohttp.ClientError, TimeoutError) as error:
                     self.stats["network_errors"] += 1
                     log.debug("simulator request failed", url=url, error=str(error))
                     await asyncio.sleep(0.5 * (attempt + 1))
                     continue
-                self.stats[f"http_{response.status_code}"] += 1
-                if response.status_code == 503:
+                self.stats[f"http_{status}"] += 1
+                if status == 503:
                     await asyncio.sleep(0.5 * (attempt + 1))
                     continue
-                if response.status_code >= 400:
+                if status >= 400:
                     log.debug(
                         "simulator request refused",
                         url=url,
-                        status=response.status_code,
-                        body=response.text[:300],
+                        status=status,
+                        body=content[:300].decode(errors="replace"),
                     )
                     return None
-                return response.json() if response.content else {}
+                return orjson.loads(content) if content else {}
         return None
+
+    def _open_sessions(self) -> None:
+        for state in self.provinces.values():
+            headers = {"Content-Type": "application/json"}
+            if state.token:
+                headers["Authorization"] = f"Bearer {state.token}"
+            self._sessions[state.url + "/"] = aiohttp.ClientSession(
+                # uvicorn closes a keep-alive connection idle for 5 s; let go of it first, so
+                # that a request is not sent on a connection as the server closes it.
+                connector=aiohttp.TCPConnector(
+                    limit=self.concurrency * 2, keepalive_timeout=IDLE_KEEPALIVE
+                ),
+                timeout=aiohttp.ClientTimeout(total=15.0),
+                headers=headers,
+            )
 
     def later(self, simulated_days: float, action: Callable[[], Awaitable[object]]) -> None:
         due = time.monotonic() + max(0.0, simulated_days) * self.day_seconds
@@ -538,6 +552,7 @@ class Simulator:
         log.info("simulator seeded agencies", agencies=agencies)
 
     async def run(self, duration: float | None = None) -> Counter[str]:
+        self._open_sessions()
         # Cases start arriving at once; each is assigned once its province's agencies exist.
         tasks = [
             asyncio.create_task(self._seed()),
@@ -552,6 +567,7 @@ class Simulator:
         finally:
             for task in tasks:
                 task.cancel()
-            for client in self._clients.values():
-                await client.aclose()
+            for session in self._sessions.values():
+                await session.close()
+            self._sessions.clear()
         return self.stats
