@@ -101,6 +101,7 @@ class Simulator:
         self.province_weights = weights
         self.mix = cal.service_mix()
         self.concurrency = concurrency
+        self.max_waiting = concurrency * 32  # steps under way or waiting for a request slot
         # A session (a connection pool) for each node, opened when the simulator runs: one pool
         # for all would look through every node's connections for each request.
         self._sessions: dict[str, aiohttp.ClientSession] = {}
@@ -534,6 +535,11 @@ class Simulator:
     async def _arrivals(self) -> None:
         while True:
             await asyncio.sleep(self.rng.expovariate(self.rate))
+            if len(self._running) >= self.max_waiting:
+                # More is asked than the nodes (or this simulator) answer: a case that would only
+                # wait is not opened, so the simulator's memory stays bounded; counted instead.
+                self.stats["arrivals_dropped"] += 1
+                continue
             self._spawn(self.open_case())
 
     async def _steps(self) -> None:

@@ -1,0 +1,28 @@
+"""The traffic simulator under more load than the nodes answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pls.simulator.traffic import Simulator
+
+
+async def test_arrivals_beyond_what_is_answered_are_counted_not_piled_up() -> None:
+    simulator = Simulator({"440000": "http://127.0.0.1:9"}, rate=5_000.0, seed=1, concurrency=2)
+    posted = 0
+
+    async def never_answered(url: str, body: dict[str, Any] | None = None, **_: Any) -> None:
+        nonlocal posted
+        posted += 1
+        await asyncio.Event().wait()  # a node that takes the request and never answers
+
+    simulator.post = never_answered  # type: ignore[method-assign]
+    arrivals = asyncio.create_task(simulator._arrivals())
+    await asyncio.sleep(0.5)
+    arrivals.cancel()
+    waiting = len(simulator._running)
+    for task in list(simulator._running):
+        task.cancel()
+    assert waiting == posted == simulator.max_waiting == 64
+    assert simulator.stats["arrivals_dropped"] > 100  # about 2,500 asked for in the half second
