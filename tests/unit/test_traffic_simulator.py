@@ -17,7 +17,7 @@ async def test_arrivals_beyond_what_is_answered_are_counted_not_piled_up() -> No
         posted += 1
         await asyncio.Event().wait()  # a node that takes the request and never answers
 
-    simulator.post = never_answered  # type: ignore[method-assign]
+    simulator.post = never_answered  # type: ignore[method-assign,assignment]
     arrivals = asyncio.create_task(simulator._arrivals())
     await asyncio.sleep(0.5)
     arrivals.cancel()
