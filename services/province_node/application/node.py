@@ -19,6 +19,7 @@ from eventsourcing.application import (
     Application,
     ProcessingEvent,
 )
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
@@ -126,6 +127,20 @@ class SetAsList(Transcoding):
 
     def decode(self, data: list[Any]) -> set[Any]:
         return set(data)
+
+
+def _collected(objs: tuple[Any, ...]) -> ProcessingEvent[UUID]:
+    """The aggregates' new events to store, as `ProcessingEvent.collect_events` gathers them,
+    without its checks of each object against runtime-checkable protocols (tens of microseconds
+    for every aggregate saved on Python 3.11): the node saves only its own aggregates."""
+    processing: ProcessingEvent[UUID] = ProcessingEvent()
+    for obj in objs:
+        if isinstance(obj, Aggregate):
+            processing.events.extend(obj.collect_events())
+            processing.aggregates[obj.id] = obj
+        elif obj is not None:
+            processing.collect_events(obj)
+    return processing
 
 
 class ProvinceNode(Application[UUID]):
@@ -267,13 +282,11 @@ class ProvinceNode(Application[UUID]):
         if deferred is not None:
             if deferred.processing is not None or deferred.lost_race or kwargs:
                 raise RuntimeError("a command run by execute() saves once, without options")
-            deferred.processing = ProcessingEvent()
-            deferred.processing.collect_events(*objs)
+            deferred.processing = _collected(objs)
             return []
         if kwargs:
             return self._notify_recorded(self._commit_alone(ProcessingEvent(), objs, kwargs))
-        entry = _Pending(ProcessingEvent())
-        entry.processing.collect_events(*objs)
+        entry = _Pending(_collected(objs))
         with self._queue_lock:
             self._queue.append(entry)
         with self._committing:
