@@ -143,10 +143,10 @@ def render(now: Snapshot, before: Snapshot | None = None) -> Group:
         )
         parts.append(
             Text(
-                f"Last {delay['window_seconds']:g} s: {delay['events']:,} events reached it; "
+                f"Last {delay['window_seconds']:g} s: {delay['events']:,} events; "
                 f"delay p50 {_seconds(delay['p50_seconds'])}, "
                 f"p90 {_seconds(delay['p90_seconds'])}, p99 {_seconds(delay['p99_seconds'])}, "
-                f"longest {_seconds(delay['max_seconds'])}"
+                f"max {_seconds(delay['max_seconds'])}"
             )
         )
         for row in [r for r in fresh["rows"] if r["status"] in ("behind", "diverged")][:8]:

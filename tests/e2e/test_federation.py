@@ -487,7 +487,7 @@ def test_pls_status_shows_the_national_delay_and_every_process_memory(
     assert result.exit_code == 0, result.output
     out = result.output
     assert "National view: 2 provinces" in out
-    reached = re.search(r"Last 60 s: ([\d,]+) events reached it; delay p50 ([\d.]+) s", out)
+    reached = re.search(r"Last 60 s: ([\d,]+) events; delay p50 ([\d.]+) s", out)
     assert reached is not None, out
     assert int(reached.group(1).replace(",", "")) >= 2 * 6  # the two lifecycles at least
     rows = {
