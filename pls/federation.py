@@ -378,6 +378,12 @@ class Federation:
         assert self.nats is not None
         return {
             "started_at": datetime.now(UTC).isoformat(),
+            # The process that started the federation and supervises it (`pls up`, with its
+            # traffic simulator), so that `pls status` can show what it costs too.
+            "launcher": {
+                "pid": os.getpid(),
+                "command": " ".join(Path(a).name for a in sys.argv[:2]),
+            },
             "var_dir": str(self.var_dir.resolve()),
             "nats": {
                 "url": self.nats_url,

@@ -2,8 +2,9 @@
 
 From federation.json it finds the services; it asks the hub's `/v1/national/freshness` (with the
 ministry staff token `pls up` wrote) for each province's state and for the delay of the last
-minute's events, each service's `/metrics` for its process's resident memory and CPU time, and
-nats-server's monitoring `/varz` for the same. Nodes that share a process are shown once, as
+minute's events, each service's `/metrics` for its process's resident memory and CPU time,
+nats-server's monitoring `/varz` for the same, and /proc for the process that started the
+federation (`pls up`, with its traffic simulator). Nodes that share a process are shown once, as
 that process. Nothing is changed anywhere.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from prometheus_client import ProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from rich import box
 from rich.console import Group
@@ -63,6 +65,11 @@ def endpoints(manifest: Manifest) -> list[Endpoint]:
     ):
         if key in data:
             found.append(Endpoint(key, serves, f"{data[key]['url']}/metrics"))
+    launcher = data.get("launcher")
+    if launcher:
+        found.append(
+            Endpoint("launcher", launcher.get("command") or "pls up", f"pid:{launcher['pid']}")
+        )
     processes: dict[str, list[str]] = defaultdict(list)
     for code, entry in data["provinces"].items():
         processes[entry.get("process") or f"node-{code}"].append(code)
@@ -81,6 +88,16 @@ def endpoints(manifest: Manifest) -> list[Endpoint]:
 
 
 def sample(client: httpx.Client, endpoint: Endpoint) -> Sample:
+    if endpoint.url.startswith("pid:"):  # a process on this machine that serves no /metrics
+        pid = int(endpoint.url.removeprefix("pid:"))
+        values = {
+            item.name: item.value
+            for family in ProcessCollector(pid=lambda: pid, registry=None).collect()
+            for item in family.samples
+        }
+        if RSS not in values:
+            return Sample(endpoint, error="not running")
+        return Sample(endpoint, rss_bytes=values[RSS], cpu_seconds=values.get(CPU))
     try:
         response = client.get(endpoint.url)
         response.raise_for_status()

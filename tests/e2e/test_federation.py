@@ -495,11 +495,11 @@ def test_pls_status_shows_the_national_delay_and_every_process_memory(
         for cells in (re.split(r"\s{2,}", line.strip()) for line in out.splitlines())
         if cells[0]
     }
-    for process in ("nats-server", "hub", "directory", "complaints", "nodes-1"):
+    for process in ("nats-server", "hub", "directory", "complaints", "nodes-1", "launcher"):
         assert process in rows, out
     assert "2 province nodes" in out
     total_mb = float(rows["all"][1].replace(",", ""))
-    assert total_mb > 200, out  # six processes, each well over 30 MB
+    assert total_mb > 200, out  # seven processes, each well over 30 MB
 
     missing = CliRunner().invoke(
         app, ["status", "--federation", str(manifest) + ".missing"], env={"COLUMNS": "160"}
