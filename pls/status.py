@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from prometheus_client import ProcessCollector
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from rich import box
 from rich.console import Group
@@ -34,7 +36,8 @@ CPU = "process_cpu_seconds_total"
 class Endpoint:
     name: str  # the process: "hub", "nodes-1", "node-440000", "nats-server"
     serves: str  # what runs in it
-    url: str  # where its figures are read: /metrics, or nats-server's /varz
+    url: str | None = None  # where its figures are read: /metrics, or nats-server's /varz
+    pid: int | None = None  # else: a process on this machine that serves neither, read in /proc
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,7 @@ def endpoints(manifest: Manifest) -> list[Endpoint]:
             found.append(Endpoint(key, serves, f"{data[key]['url']}/metrics"))
     launcher = data.get("launcher")
     if launcher:
-        found.append(
-            Endpoint("launcher", launcher.get("command") or "pls up", f"pid:{launcher['pid']}")
-        )
+        found.append(Endpoint("launcher", launcher.get("command") or "pls up", pid=launcher["pid"]))
     processes: dict[str, list[str]] = defaultdict(list)
     for code, entry in data["provinces"].items():
         processes[entry.get("process") or f"node-{code}"].append(code)
@@ -88,16 +89,13 @@ def endpoints(manifest: Manifest) -> list[Endpoint]:
 
 
 def sample(client: httpx.Client, endpoint: Endpoint) -> Sample:
-    if endpoint.url.startswith("pid:"):  # a process on this machine that serves no /metrics
-        pid = int(endpoint.url.removeprefix("pid:"))
-        values = {
-            item.name: item.value
-            for family in ProcessCollector(pid=lambda: pid, registry=None).collect()
-            for item in family.samples
-        }
+    pid = endpoint.pid
+    if pid is not None:
+        values = _values(ProcessCollector(pid=lambda: pid, registry=None).collect())
         if RSS not in values:
             return Sample(endpoint, error="not running")
         return Sample(endpoint, rss_bytes=values[RSS], cpu_seconds=values.get(CPU))
+    assert endpoint.url is not None
     try:
         response = client.get(endpoint.url)
         response.raise_for_status()
@@ -108,12 +106,12 @@ def sample(client: httpx.Client, endpoint: Endpoint) -> Sample:
         return Sample(endpoint, rss_bytes=varz.get("mem"), cpu_percent=varz.get("cpu"))
     # Only the process's own lines: a node process's other series run to thousands of lines.
     own = "\n".join(line for line in response.text.splitlines() if line.startswith("process_"))
-    values = {
-        item.name: item.value
-        for family in text_string_to_metric_families(own + "\n")
-        for item in family.samples
-    }
+    values = _values(text_string_to_metric_families(own + "\n"))
     return Sample(endpoint, rss_bytes=values.get(RSS), cpu_seconds=values.get(CPU))
+
+
+def _values(families: Iterable[Metric]) -> dict[str, float]:
+    return {item.name: item.value for family in families for item in family.samples}
 
 
 def snapshot(client: httpx.Client, manifest: Manifest) -> Snapshot:

@@ -8,7 +8,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -286,14 +286,7 @@ class HubRuntime:
 
 
 def _delay_read(delays: Delays) -> DelayRead:
-    return DelayRead(
-        window_seconds=delays.window_seconds,
-        events=delays.events,
-        p50_seconds=delays.p50,
-        p90_seconds=delays.p90,
-        p99_seconds=delays.p99,
-        max_seconds=delays.max,
-    )
+    return DelayRead(**asdict(delays))
 
 
 def hub_store(settings: HubSettings, common: CommonSettings) -> Store:

@@ -21,7 +21,13 @@ def ages(*values: float) -> array[float]:
 
 def test_quantiles_are_nearest_rank_over_every_event_in_the_window() -> None:
     delays = Delays.of([0.1 * n for n in range(100, 0, -1)], 60.0)  # 0.1 .. 10.0 s, unsorted
-    assert (delays.events, delays.p50, delays.p90, delays.p99, delays.max) == (
+    assert (
+        delays.events,
+        delays.p50_seconds,
+        delays.p90_seconds,
+        delays.p99_seconds,
+        delays.max_seconds,
+    ) == (
         100,
         5.0,
         9.0,
@@ -29,7 +35,7 @@ def test_quantiles_are_nearest_rank_over_every_event_in_the_window() -> None:
         10.0,
     )
     assert Delays.of([], 60.0) == Delays(60.0, 0, None, None, None, None)
-    assert Delays.of([0.25], 60.0).p99 == 0.25
+    assert Delays.of([0.25], 60.0).p99_seconds == 0.25
 
 
 def test_each_province_is_summarised_apart_and_together() -> None:
@@ -39,9 +45,9 @@ def test_each_province_is_summarised_apart_and_together() -> None:
     clock.now += 1
     recent.add({"440000": ages(0.3)})
     national, provinces = recent.summary()
-    assert (national.events, national.p50, national.max) == (4, 0.3, 3.0)
-    assert (provinces["440000"].events, provinces["440000"].max) == (3, 0.4)
-    assert (provinces["510000"].events, provinces["510000"].p50) == (1, 3.0)
+    assert (national.events, national.p50_seconds, national.max_seconds) == (4, 0.3, 3.0)
+    assert (provinces["440000"].events, provinces["440000"].max_seconds) == (3, 0.4)
+    assert (provinces["510000"].events, provinces["510000"].p50_seconds) == (1, 3.0)
     assert national.window_seconds == 60.0
 
 
@@ -51,13 +57,13 @@ def test_batches_older_than_the_window_are_forgotten() -> None:
     recent.add({"440000": ages(9.0, 9.0)})  # a slow minute ago
     clock.now += 30
     recent.add({"440000": ages(0.5)})
-    assert recent.summary()[0].max == 9.0
+    assert recent.summary()[0].max_seconds == 9.0
     clock.now += 31
     national, provinces = recent.summary()
-    assert (national.events, national.max) == (1, 0.5)
+    assert (national.events, national.max_seconds) == (1, 0.5)
     clock.now += 60
     national, provinces = recent.summary()
-    assert (national.events, national.p99, provinces) == (0, None, {})
+    assert (national.events, national.p99_seconds, provinces) == (0, None, {})
 
 
 def test_under_more_load_than_the_limit_the_window_is_shorter_and_says_so() -> None:
@@ -68,7 +74,7 @@ def test_under_more_load_than_the_limit_the_window_is_shorter_and_says_so() -> N
         clock.now += 1
     national, _ = recent.summary()
     # The last two batches (four events) are kept: seconds 8 and 9, added 2 s and 1 s ago.
-    assert (national.events, national.p50, national.max) == (4, 8.0, 9.0)
+    assert (national.events, national.p50_seconds, national.max_seconds) == (4, 8.0, 9.0)
     assert national.window_seconds == 2.0
     clock.now += 120  # a minute later the cut no longer shortens the window
     assert recent.summary()[0] == Delays(60.0, 0)

@@ -49,18 +49,18 @@ def test_nodes_sharing_a_process_are_read_once_through_one_of_them() -> None:
     assert found["nodes-2"].serves == "province node 440000 广东省"
     assert found["nats-server"].url == "http://127.0.0.1:18222/varz"
     assert found["relay-330000"].url == "http://127.0.0.1:18510/metrics"
-    assert found["launcher"] == Endpoint("launcher", "pls up", "pid:4321")
+    assert found["launcher"] == Endpoint("launcher", "pls up", pid=4321)
 
 
 def test_the_launcher_is_read_from_proc_and_said_gone_when_it_is() -> None:
     with httpx.Client() as client:
-        mine = sample(client, Endpoint("launcher", "pytest", f"pid:{os.getpid()}"))
+        mine = sample(client, Endpoint("launcher", "pytest", pid=os.getpid()))
         assert mine.error is None
         assert mine.rss_bytes is not None and mine.rss_bytes > 10 * 2**20
         assert mine.cpu_seconds is not None and mine.cpu_seconds > 0
         child = subprocess.Popen(["true"])
         child.wait()  # its pid now names no process
-        gone = sample(client, Endpoint("launcher", "pls up", f"pid:{child.pid}"))
+        gone = sample(client, Endpoint("launcher", "pls up", pid=child.pid))
         assert (gone.error, gone.rss_bytes) == ("not running", None)
 
 

@@ -58,10 +58,10 @@ class Delays:
 
     window_seconds: float
     events: int
-    p50: float | None = None
-    p90: float | None = None
-    p99: float | None = None
-    max: float | None = None
+    p50_seconds: float | None = None
+    p90_seconds: float | None = None
+    p99_seconds: float | None = None
+    max_seconds: float | None = None
 
     @classmethod
     def of(cls, ages: Iterable[float], window_seconds: float) -> Delays:
