@@ -162,6 +162,9 @@ class RuleBook:
     _ending: dict[tuple[str, Milestone], tuple[DeadlineRule, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _restarting: dict[tuple[str, frozenset[Milestone], str], tuple[DeadlineRule, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def starting_at(
         self, service_type: str, milestone: Milestone, province: str
@@ -182,6 +185,23 @@ class RuleBook:
         if found is None:
             found = self._ending[key] = tuple(
                 r for r in self.rules if r.service_type == service_type and r.ends is milestone
+            )
+        return found
+
+    def restarting(
+        self, service_type: str, reached: frozenset[Milestone], province: str
+    ) -> tuple[DeadlineRule, ...]:
+        """The rules that run again for a case reopened with `reached` behind it: those that
+        start at a milestone it has reached and end at one it must reach again."""
+        key = (service_type, reached, province)
+        found = self._restarting.get(key)
+        if found is None:
+            found = self._restarting[key] = tuple(
+                rule.for_province(province)
+                for rule in self.rules
+                if rule.service_type == service_type
+                and rule.starts in reached
+                and rule.ends not in reached
             )
         return found
 

@@ -309,6 +309,55 @@ def test_acceptance_starts_the_assignment_clock(hub: Hub) -> None:
     assert (hub.flows()["deadlines_met"], hub.flows()["deadlines_late"]) == (1, 1)
 
 
+def test_a_reopened_case_must_be_concluded_again_within_the_period(hub: Hub) -> None:
+    hub.apply(
+        opened("c1", "mediation"),
+        ce.CaseAccepted(case_id="c1"),
+        ce.CaseAssigned(case_id="c1", agency_id=AGENCY_ID),
+        (ce.CaseConcluded(case_id="c1", outcome="agreement_reached"), OPENED_AT + 10 * DAY),
+    )
+    assert hub.deadlines()["c1/mediation_conclusion"][2] == 1
+    reopened_at = OPENED_AT + 20 * DAY  # 2026-03-22
+    hub.apply((ce.CaseReopened(case_id="c1", reason="agreement_not_performed"), reopened_at))
+    due_at, done_at, _ = hub.deadlines()["c1/mediation_conclusion"]
+    assert done_at is None  # running again, 30 days from the reopening
+    assert datetime.fromisoformat(due_at) == datetime.fromisoformat("2026-04-22T00:00:00+08:00")
+    assert hub.queries.open_overdue(Scope(), now=reopened_at + 31 * DAY) == 1
+    assert hub.queries.open_overdue(Scope(), now=reopened_at + 29 * DAY) == 0
+
+    hub.apply((ce.CaseConcluded(case_id="c1", outcome="agreement_reached"), reopened_at + 40 * DAY))
+    assert (hub.flows()["deadlines_met"], hub.flows()["deadlines_late"]) == (1, 1)
+    assert hub.queries.open_overdue(Scope(), now=reopened_at + 60 * DAY) == 0
+
+
+def test_a_reopened_refusal_must_be_decided_again(hub: Hub) -> None:
+    hub.apply(
+        opened("c1"), (ce.CaseRejected(case_id="c1", reason="outside_scope"), OPENED_AT + DAY)
+    )
+    assert set(hub.deadlines()) == {"c1/legal_aid_decision"}
+    reopened_at = OPENED_AT + 30 * DAY
+    hub.apply((ce.CaseReopened(case_id="c1", reason="objection_upheld"), reopened_at))
+    assert hub.deadlines()["c1/legal_aid_decision"][1] is None  # the decision clock runs again
+    assert "c1/legal_aid_assignment" not in hub.deadlines()  # that starts at acceptance
+    hub.apply((ce.CaseAccepted(case_id="c1"), reopened_at + 3 * DAY))
+    assert hub.deadlines()["c1/legal_aid_decision"][2] == 1
+    assert hub.deadlines()["c1/legal_aid_assignment"][1] is None
+    assert (hub.flows()["deadlines_met"], hub.flows()["deadlines_late"]) == (2, 0)
+
+
+def test_a_case_reopened_where_no_rule_runs_to_its_end_gets_no_deadline(hub: Hub) -> None:
+    hub.apply(
+        opened("c1"),
+        ce.CaseAccepted(case_id="c1"),
+        ce.CaseAssigned(case_id="c1", agency_id=AGENCY_ID),
+        ce.CaseConcluded(case_id="c1", outcome="aid_terminated"),
+    )
+    before = hub.deadlines()
+    hub.apply(ce.CaseReopened(case_id="c1", reason="objection_upheld"))
+    assert hub.deadlines() == before  # legal aid supervises no conclusion period
+    assert hub.queries.open_overdue(Scope(), now=OPENED_AT + 400 * DAY) == 0
+
+
 def test_overdue_open_deadlines_are_counted(hub: Hub) -> None:
     hub.apply(opened("c1"), opened("c2", service_type="consultation"))
     assert hub.queries.open_overdue(Scope(), now=OPENED_AT + 8 * DAY) == 1

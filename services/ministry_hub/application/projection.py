@@ -7,6 +7,7 @@ by the read model, which is what makes each event count exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from functools import singledispatchmethod
 from typing import Any
@@ -28,6 +29,13 @@ from services.ministry_hub.domain.national import (
     DeadlineRow,
     day_of,
 )
+
+# What a reopened case has behind it: with its agency still assigned it is back at work and must
+# be concluded again; without one (a refused case) it must be decided again, as when it was opened.
+REACHED_WITH_AGENCY = frozenset(
+    (Milestone.OPENED, Milestone.DECIDED, Milestone.ACCEPTED, Milestone.ASSIGNED)
+)
+REACHED_WITHOUT_AGENCY = frozenset((Milestone.OPENED,))
 
 
 def case_key(origin: str, case_id: str) -> str:
@@ -107,7 +115,14 @@ class NationalProjection:
     def _start_deadlines(
         self, row: CaseRow, milestone: Milestone, at: datetime, changes: Changes
     ) -> None:
-        for rule in self.rules.starting_at(row.service_type, milestone, row.origin):
+        self._start(
+            row, self.rules.starting_at(row.service_type, milestone, row.origin), at, changes
+        )
+
+    def _start(
+        self, row: CaseRow, rules: Iterable[DeadlineRule], at: datetime, changes: Changes
+    ) -> None:
+        for rule in rules:
             replaced = changes.deadlines.get((row.key, rule.id))
             if replaced is not None and replaced.done_at is None:
                 changes.open_deadline(replaced, -1)
@@ -304,7 +319,14 @@ class NationalProjection:
         row = self._lifecycle(data, origin, changes)
         if isinstance(row, str):
             return row
+        reached = REACHED_WITH_AGENCY if row.agency_id else REACHED_WITHOUT_AGENCY
         changes.move(row, status="in_progress" if row.agency_id else "received", outcome=None)
+        self._start(
+            row,
+            self.rules.restarting(row.service_type, reached, row.origin),
+            envelope.time,
+            changes,
+        )
         return None
 
     # -- agencies and complaints -----------------------------------------------------------------
