@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from pls.trust.local import COMPLAINTS, DIRECTORY, HUB, OPERATOR, LocalTrust, pr
 from pls.trust.natsconfig import inbox_prefix
 from services.ministry_hub.bootstrap import HubRuntime
 from services.ministry_hub.bootstrap import build_runtime as build_hub
+from services.ministry_hub.bootstrap import create_app as create_hub_app
 from services.ministry_hub.settings import HubSettings
 from services.province_node.bootstrap import NodeRuntime, create_app
 from services.province_node.bootstrap import build_runtime as build_node
@@ -124,14 +125,39 @@ async def jetstream(
 
 
 @dataclass
+class Served:
+    """An ASGI app served over real HTTP by uvicorn, in a thread of this process, its lifespan
+    included (what starting the service's runtime takes)."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    url: str
+
+    @classmethod
+    def start(cls, app: Any, port: int | None = None) -> Served:
+        port = port or free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        wait_sync(lambda: server.started, message=f"HTTP up on port {port}")
+        return cls(server, thread, f"http://127.0.0.1:{port}")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+@dataclass
 class Node:
     """A province node in this process: application, projection and relay, optionally over HTTP."""
 
     province: str
     runtime: NodeRuntime
     url: str | None = None
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _served: Served | None = None
 
     trust: LocalTrust | None = None
 
@@ -194,25 +220,13 @@ class Node:
 
     def serve_http(self) -> Node:
         """Run the node's HTTP API (and with it projection and relay) in a thread of its own."""
-        port = self.runtime.settings.listen_port()
-        config = uvicorn.Config(
-            create_app(self.runtime),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        wait_sync(lambda: self._server is not None and self._server.started, message="node HTTP up")
-        self.url = f"http://127.0.0.1:{port}"
+        self._served = Served.start(create_app(self.runtime), self.runtime.settings.listen_port())
+        self.url = self._served.url
         return self
 
     def stop_http(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(15)
+        if self._served is not None:
+            self._served.stop()
 
     def head(self) -> int:
         return self.runtime.views.journal_head()[0]
@@ -292,6 +306,17 @@ class Hub:
     async def start(self) -> Hub:
         await self.runtime.start()
         return self
+
+    @contextmanager
+    def serve_http(self) -> Iterator[httpx.Client]:
+        """The hub's HTTP API over real HTTP (its lifespan starts and stops the runtime), and a
+        client of it."""
+        served = Served.start(create_hub_app(self.runtime))
+        try:
+            with httpx.Client(base_url=served.url, timeout=10) as client:
+                yield client
+        finally:
+            served.stop()
 
     async def stop(self) -> None:
         await self.runtime.stop()

@@ -16,10 +16,6 @@ from tests.support import Hub, jetstream
 async def test_subscriptions_show_grants_and_progress(
     tmp_path: Path, nats_server, trust: LocalTrust
 ) -> None:
-    from fastapi.testclient import TestClient
-
-    from services.ministry_hub.bootstrap import create_app
-
     stream = stream_name("440000")
     async with jetstream(nats_server.url, trust) as admin:
         await admin.add_stream(name=stream, subjects=["pls.440000.>"])
@@ -40,7 +36,7 @@ async def test_subscriptions_show_grants_and_progress(
             await message.ack_sync()
 
     hub = Hub.build(str(tmp_path / "hub.db"), "hub", ["440000"], nats_server.url, trust)
-    with TestClient(create_app(hub.runtime)) as client:
+    with hub.serve_http() as client:
         deadline = time.monotonic() + 10
         while not hub.runtime.connected and time.monotonic() < deadline:
             time.sleep(0.05)

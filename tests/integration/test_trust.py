@@ -236,12 +236,8 @@ async def test_http_needs_a_valid_token_with_the_right_role_and_province(
 async def test_national_views_need_ministry_staff(
     tmp_path: Path, nats_server, trust: LocalTrust
 ) -> None:
-    from fastapi.testclient import TestClient
-
-    from services.ministry_hub.bootstrap import create_app
-
     hub = Hub.build(str(tmp_path / "hub.db"), "hub", ["440000"], nats_server.url, trust)
-    with TestClient(create_app(hub.runtime)) as client:
+    with hub.serve_http() as client:
         assert client.get("/v1/national/summary").status_code == 401
         operator = {"Authorization": f"Bearer {trust.operator_token('440000')}"}
         assert client.get("/v1/national/summary", headers=operator).status_code == 403
