@@ -346,10 +346,16 @@ class ProvinceNode(Application[UUID]):
         return recordings
 
     def _load(self, kind: type[A], aggregate_id: UUID) -> A:
-        try:
-            aggregate: Any = self.repository.get(aggregate_id, projector_func=_replay)
-        except AggregateNotFoundError:
-            raise NotFound(kind.__name__.lower(), aggregate_id) from None
+        aggregate: Any
+        if kind in self.snapshotting_intervals:
+            try:
+                aggregate = self.repository.get(aggregate_id, projector_func=_replay)
+            except AggregateNotFoundError:
+                raise NotFound(kind.__name__.lower(), aggregate_id) from None
+        else:
+            # Never snapshotted: its events alone, without the repository's query of the
+            # snapshot store first (a second SQL transaction for every command on a case).
+            aggregate = _replay(None, self.repository.event_store.get(aggregate_id))
         if not isinstance(aggregate, kind):
             raise NotFound(kind.__name__.lower(), aggregate_id)
         return aggregate
