@@ -10,7 +10,7 @@ from the `chinese-calendar` package; for years it does not yet cover, Monday to 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from enum import StrEnum
@@ -156,54 +156,54 @@ class RuleBook:
     worked out once (a rule book does not change once loaded)."""
 
     rules: tuple[DeadlineRule, ...]
-    _starting: dict[tuple[str, Milestone, str], tuple[DeadlineRule, ...]] = field(
+    _found: dict[tuple[Any, ...], tuple[DeadlineRule, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _ending: dict[tuple[str, Milestone], tuple[DeadlineRule, ...]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-    _restarting: dict[tuple[str, frozenset[Milestone], str], tuple[DeadlineRule, ...]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+
+    def _chosen(
+        self, key: tuple[Any, ...], province: str | None, chosen: Callable[[DeadlineRule], bool]
+    ) -> tuple[DeadlineRule, ...]:
+        """The rules `chosen` picks, with `province`'s overrides where one is named, worked out
+        once per `key`."""
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = tuple(
+                rule if province is None else rule.for_province(province)
+                for rule in self.rules
+                if chosen(rule)
+            )
+        return found
 
     def starting_at(
         self, service_type: str, milestone: Milestone, province: str
     ) -> tuple[DeadlineRule, ...]:
-        key = (service_type, milestone, province)
-        found = self._starting.get(key)
-        if found is None:
-            found = self._starting[key] = tuple(
-                rule.for_province(province)
-                for rule in self.rules
-                if rule.service_type == service_type and rule.starts is milestone
-            )
-        return found
+        return self._chosen(
+            ("starts", service_type, milestone, province),
+            province,
+            lambda rule: rule.service_type == service_type and rule.starts is milestone,
+        )
 
     def ending_at(self, service_type: str, milestone: Milestone) -> tuple[DeadlineRule, ...]:
-        key = (service_type, milestone)
-        found = self._ending.get(key)
-        if found is None:
-            found = self._ending[key] = tuple(
-                r for r in self.rules if r.service_type == service_type and r.ends is milestone
-            )
-        return found
+        return self._chosen(
+            ("ends", service_type, milestone),
+            None,
+            lambda rule: rule.service_type == service_type and rule.ends is milestone,
+        )
 
     def restarting(
         self, service_type: str, reached: frozenset[Milestone], province: str
     ) -> tuple[DeadlineRule, ...]:
         """The rules that run again for a case reopened with `reached` behind it: those that
         start at a milestone it has reached and end at one it must reach again."""
-        key = (service_type, reached, province)
-        found = self._restarting.get(key)
-        if found is None:
-            found = self._restarting[key] = tuple(
-                rule.for_province(province)
-                for rule in self.rules
-                if rule.service_type == service_type
+        return self._chosen(
+            ("restarts", service_type, reached, province),
+            province,
+            lambda rule: (
+                rule.service_type == service_type
                 and rule.starts in reached
                 and rule.ends not in reached
-            )
-        return found
+            ),
+        )
 
     def by_id(self, rule_id: str) -> DeadlineRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

@@ -167,13 +167,18 @@ def test_a_case_opened_twice_under_one_id_counts_once(hub: Hub) -> None:
     assert hub.flows()["opened"] == 1
 
 
-def test_a_reopened_case_is_open_again(hub: Hub) -> None:
-    hub.apply(
-        opened("c1"),
-        ce.CaseAccepted(case_id="c1"),
-        ce.CaseAssigned(case_id="c1", agency_id=AGENCY_ID),
-        ce.CaseConcluded(case_id="c1", outcome="aid_terminated"),
+def served(case_id: str, service_type: str, outcome: str) -> tuple[EventData, ...]:
+    """A case opened, accepted, assigned to the agency and concluded."""
+    return (
+        opened(case_id, service_type),
+        ce.CaseAccepted(case_id=case_id),
+        ce.CaseAssigned(case_id=case_id, agency_id=AGENCY_ID),
+        ce.CaseConcluded(case_id=case_id, outcome=outcome),
     )
+
+
+def test_a_reopened_case_is_open_again(hub: Hub) -> None:
+    hub.apply(*served("c1", "legal_aid", "aid_terminated"))
     hub.apply(ce.CaseReopened(case_id="c1", reason="objection_upheld"))
     totals = hub.totals()
     assert totals["by_status"] == {"in_progress": 1}
@@ -310,12 +315,8 @@ def test_acceptance_starts_the_assignment_clock(hub: Hub) -> None:
 
 
 def test_a_reopened_case_must_be_concluded_again_within_the_period(hub: Hub) -> None:
-    hub.apply(
-        opened("c1", "mediation"),
-        ce.CaseAccepted(case_id="c1"),
-        ce.CaseAssigned(case_id="c1", agency_id=AGENCY_ID),
-        (ce.CaseConcluded(case_id="c1", outcome="agreement_reached"), OPENED_AT + 10 * DAY),
-    )
+    *before, concluded = served("c1", "mediation", "agreement_reached")
+    hub.apply(*before, (concluded, OPENED_AT + 10 * DAY))
     assert hub.deadlines()["c1/mediation_conclusion"][2] == 1
     reopened_at = OPENED_AT + 20 * DAY  # 2026-03-22
     hub.apply((ce.CaseReopened(case_id="c1", reason="agreement_not_performed"), reopened_at))
@@ -346,12 +347,7 @@ def test_a_reopened_refusal_must_be_decided_again(hub: Hub) -> None:
 
 
 def test_a_case_reopened_where_no_rule_runs_to_its_end_gets_no_deadline(hub: Hub) -> None:
-    hub.apply(
-        opened("c1"),
-        ce.CaseAccepted(case_id="c1"),
-        ce.CaseAssigned(case_id="c1", agency_id=AGENCY_ID),
-        ce.CaseConcluded(case_id="c1", outcome="aid_terminated"),
-    )
+    hub.apply(*served("c1", "legal_aid", "aid_terminated"))
     before = hub.deadlines()
     hub.apply(ce.CaseReopened(case_id="c1", reason="objection_upheld"))
     assert hub.deadlines() == before  # legal aid supervises no conclusion period
