@@ -130,6 +130,7 @@ def up(
         ).start()
     try:
         if simulate:
+            from pls.manifest import SIMULATOR_REPORT
             from pls.simulator.traffic import Simulator
 
             simulator = Simulator(
@@ -138,6 +139,7 @@ def up(
                 day_seconds=day_seconds,
                 tokens={p: federation.token(f"operator-{p}") for p in codes},
                 complaints_per_10k=complaint_rate,
+                report=var_dir / SIMULATOR_REPORT,
             )
             asyncio.run(simulator.run())
         else:

@@ -10,6 +10,10 @@ from typing import Any
 
 from pls.settings import CommonSettings
 
+# Where `pls up`'s traffic simulator writes what it was asked and did, under the federation's
+# var directory (see `pls.simulator.traffic.Simulator.write_report`).
+SIMULATOR_REPORT = "simulator.json"
+
 
 @dataclass
 class Manifest:
@@ -46,6 +50,9 @@ class Manifest:
             if trust.get("nats_credentials")
             else None,
         )
+
+    def simulator_report(self) -> Path:
+        return Path(self.data["var_dir"]) / SIMULATOR_REPORT
 
     def token(self, name: str) -> str | None:
         path = self.token_file(name)

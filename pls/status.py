@@ -10,6 +10,7 @@ that process. Nothing is changed anywhere.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -55,6 +56,7 @@ class Snapshot:
     samples: list[Sample]
     freshness: dict[str, Any] | None
     freshness_error: str | None = None
+    simulator: dict[str, Any] | None = None  # the report of `pls up`'s traffic simulator
 
 
 def endpoints(manifest: Manifest) -> list[Endpoint]:
@@ -114,8 +116,20 @@ def _values(families: Iterable[Metric]) -> dict[str, float]:
     return {item.name: item.value for family in families for item in family.samples}
 
 
+def simulator_report(manifest: Manifest) -> dict[str, Any] | None:
+    """What the traffic simulator of this federation's `pls up` last wrote about itself; None
+    without one (or when the report is of an earlier run)."""
+    try:
+        report: dict[str, Any] = json.loads(manifest.simulator_report().read_text())
+    except (OSError, ValueError):
+        return None
+    launcher = manifest.data.get("launcher") or {}
+    return report if report.get("pid") == launcher.get("pid") else None
+
+
 def snapshot(client: httpx.Client, manifest: Manifest) -> Snapshot:
     samples = [sample(client, endpoint) for endpoint in endpoints(manifest)]
+    simulator = simulator_report(manifest)
     token = manifest.token("staff")
     try:
         response = client.get(
@@ -124,8 +138,9 @@ def snapshot(client: httpx.Client, manifest: Manifest) -> Snapshot:
         )
         response.raise_for_status()
     except httpx.HTTPError as error:
-        return Snapshot(time.monotonic(), samples, None, str(error) or type(error).__name__)
-    return Snapshot(time.monotonic(), samples, response.json())
+        error_text = str(error) or type(error).__name__
+        return Snapshot(time.monotonic(), samples, None, error_text, simulator)
+    return Snapshot(time.monotonic(), samples, response.json(), simulator=simulator)
 
 
 def cpu_percent(now: Sample, before: Sample | None, seconds: float) -> float | None:
@@ -139,6 +154,25 @@ def cpu_percent(now: Sample, before: Sample | None, seconds: float) -> float | N
 
 def _seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f} s"
+
+
+def _simulator_line(report: dict[str, Any]) -> Text:
+    """What the simulator was asked for beside what it opened: the nodes answering more slowly
+    than the rate asked keeps its requests in flight at their limit, and the rest is dropped."""
+    minute, stats = report["last_minute"], report["stats"]
+    seconds = minute["seconds"]
+    failed = stats.get("network_errors", 0) + sum(
+        n for key, n in stats.items() if key.startswith("http_") and int(key[5:]) >= 400
+    )
+    if seconds <= 0:
+        return Text(f"Traffic simulator: {report['cases_per_second_asked']:g} cases/s asked")
+    return Text(
+        f"Traffic simulator: {report['cases_per_second_asked']:g} cases/s asked; last "
+        f"{seconds:.0f} s: {minute['cases_opened'] / seconds:.1f}/s opened, "
+        f"{minute['arrivals_dropped'] / seconds:.1f}/s dropped (its "
+        f"{report['requests_in_flight_limit']} requests in flight all busy); "
+        f"{failed:,} requests failed or refused since it started"
+    )
 
 
 def render(now: Snapshot, before: Snapshot | None = None) -> Group:
@@ -168,6 +202,8 @@ def render(now: Snapshot, before: Snapshot | None = None) -> Group:
             parts.append(
                 Text(f"  {row['province']} {row['name']} {row['status']}: {row['reason']}")
             )
+    if now.simulator is not None:
+        parts.append(_simulator_line(now.simulator))
     table = Table(box=box.SIMPLE_HEAD)
     for column, justify in (
         ("process", "left"),

@@ -15,12 +15,14 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import os
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -86,6 +88,7 @@ class Simulator:
         concurrency: int = 32,
         tokens: dict[str, str] | None = None,
         complaints_per_10k: float = cal.COMPLAINTS_PER_10K,
+        report: Path | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.complaint_probability = min(1.0, complaints_per_10k / 10_000)
@@ -113,6 +116,8 @@ class Simulator:
         self._counter = itertools.count()
         self._wake = asyncio.Event()
         self._running: set[asyncio.Future[object]] = set()
+        self.report = report  # where what it asked and did is written, for `pls status`
+        self._reported: deque[tuple[float, int, int]] = deque()  # (when, opened, dropped)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -557,6 +562,40 @@ class Simulator:
         agencies = await self.seed_agencies()
         log.info("simulator seeded agencies", agencies=agencies)
 
+    def write_report(self) -> None:
+        """What was asked of the simulator and what it did so far, as JSON in `report`: a rate
+        asked that the nodes cannot answer shows as arrivals dropped, not as a quiet shortfall."""
+        assert self.report is not None
+        now = time.monotonic()
+        counts = (self.stats["cases_opened"], self.stats["arrivals_dropped"])
+        self._reported.append((now, *counts))
+        while now - self._reported[0][0] > 60:
+            self._reported.popleft()
+        since, opened, dropped = self._reported[0]
+        partial = self.report.with_suffix(".partial")
+        partial.write_bytes(
+            orjson.dumps(
+                {
+                    "pid": os.getpid(),
+                    "at": time.time(),
+                    "cases_per_second_asked": self.rate,
+                    "requests_in_flight_limit": self.concurrency,
+                    "last_minute": {
+                        "seconds": now - since,
+                        "cases_opened": counts[0] - opened,
+                        "arrivals_dropped": counts[1] - dropped,
+                    },
+                    "stats": dict(self.stats),
+                }
+            )
+        )
+        partial.replace(self.report)
+
+    async def _reporting(self, every: float = 2.0) -> None:
+        while True:
+            self.write_report()
+            await asyncio.sleep(every)
+
     async def run(self, duration: float | None = None) -> Counter[str]:
         self._open_sessions()
         # Cases start arriving at once; each is assigned once its province's agencies exist.
@@ -565,6 +604,8 @@ class Simulator:
             asyncio.create_task(self._arrivals()),
             asyncio.create_task(self._steps()),
         ]
+        if self.report is not None:
+            tasks.append(asyncio.create_task(self._reporting()))
         try:
             if duration is None:
                 await asyncio.Event().wait()

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+from pathlib import Path
 
 import httpx
 from rich.console import Console
 
 from pls.manifest import Manifest
-from pls.status import Endpoint, Sample, Snapshot, cpu_percent, endpoints, render, sample
+from pls.status import (
+    Endpoint,
+    Sample,
+    Snapshot,
+    cpu_percent,
+    endpoints,
+    render,
+    sample,
+    simulator_report,
+)
 
 
 def manifest() -> Manifest:
@@ -130,3 +141,28 @@ def test_without_an_answer_from_the_hub_the_report_says_so() -> None:
     console = Console(width=120, record=True)
     console.print(render(Snapshot(1.0, [], None, "connection refused")))
     assert "National view: the hub did not answer (connection refused)" in console.export_text()
+
+
+def test_the_simulators_shortfall_against_the_rate_asked_is_shown(tmp_path: Path) -> None:
+    federation = manifest()
+    federation.data["var_dir"] = str(tmp_path)
+    assert simulator_report(federation) is None  # `pls up --no-simulate`
+    report = {
+        "pid": 4321,
+        "at": 1.0,
+        "cases_per_second_asked": 300.0,
+        "requests_in_flight_limit": 32,
+        "last_minute": {"seconds": 60.0, "cases_opened": 3480, "arrivals_dropped": 14520},
+        "stats": {"cases_opened": 9000, "http_201": 40000, "http_409": 3, "network_errors": 2},
+    }
+    federation.simulator_report().write_text(json.dumps({**report, "pid": 1}))
+    assert simulator_report(federation) is None  # left by an earlier `pls up`
+    federation.simulator_report().write_text(json.dumps(report))
+    found = simulator_report(federation)
+    assert found == report
+
+    console = Console(width=200, record=True)
+    console.print(render(Snapshot(1.0, [], None, "connection refused", found)))
+    text = console.export_text()
+    assert "Traffic simulator: 300 cases/s asked; last 60 s: 58.0/s opened, 242.0/s dropped" in text
+    assert "its 32 requests in flight all busy); 5 requests failed or refused" in text

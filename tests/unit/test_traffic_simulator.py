@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from pls.simulator.traffic import Simulator
 
 
-async def test_arrivals_beyond_what_is_answered_are_counted_not_piled_up() -> None:
-    simulator = Simulator({"440000": "http://127.0.0.1:9"}, rate=5_000.0, seed=1, concurrency=2)
+async def test_arrivals_beyond_what_is_answered_are_counted_not_piled_up(tmp_path: Path) -> None:
+    report = tmp_path / "simulator.json"
+    simulator = Simulator(
+        {"440000": "http://127.0.0.1:9"}, rate=5_000.0, seed=1, concurrency=2, report=report
+    )
+    simulator.write_report()  # as it starts
     posted = 0
 
     async def never_answered(url: str, body: dict[str, Any] | None = None, **_: Any) -> None:
@@ -26,3 +33,12 @@ async def test_arrivals_beyond_what_is_answered_are_counted_not_piled_up() -> No
         task.cancel()
     assert waiting == posted == simulator.max_waiting == 64
     assert simulator.stats["arrivals_dropped"] > 100  # about 2,500 asked for in the half second
+
+    simulator.write_report()
+    written = json.loads(report.read_text())
+    assert written["pid"] == os.getpid()
+    assert (written["cases_per_second_asked"], written["requests_in_flight_limit"]) == (5000, 2)
+    minute = written["last_minute"]
+    assert minute["arrivals_dropped"] == simulator.stats["arrivals_dropped"]
+    assert minute["cases_opened"] == 0  # none was ever answered
+    assert 0.4 < minute["seconds"] < 5
