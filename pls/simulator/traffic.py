@@ -32,6 +32,7 @@ import structlog
 from pls import divisions
 from pls.simulator import calibration as cal
 from pls.simulator import people
+from pls.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 IDLE_KEEPALIVE = 3.0
@@ -538,8 +539,15 @@ class Simulator:
         task.add_done_callback(self._running.discard)
 
     async def _arrivals(self) -> None:
+        """Cases arrive as a Poisson process at `rate`: each arrival is due a random gap after
+        the one before, and is made when due (at once when the loop is late), so that a high
+        rate is not lost to the event loop's turns between short sleeps."""
+        due = time.monotonic()
         while True:
-            await asyncio.sleep(self.rng.expovariate(self.rate))
+            due += self.rng.expovariate(self.rate)
+            # A loop held up for seconds (a machine suspended, say) does not make up for them.
+            due = max(due, time.monotonic() - 1.0)
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
             if len(self._running) >= self.max_waiting:
                 # More is asked than the nodes (or this simulator) answer: a case that would only
                 # wait is not opened, so the simulator's memory stays bounded; counted instead.
@@ -612,8 +620,8 @@ class Simulator:
             else:
                 await asyncio.sleep(duration)
         finally:
-            for task in tasks:
-                task.cancel()
+            # Steps under way end before the sessions they send through are closed.
+            await cancel_and_wait([*tasks, *self._running])
             for session in self._sessions.values():
                 await session.close()
             self._sessions.clear()

@@ -42,3 +42,29 @@ async def test_arrivals_beyond_what_is_answered_are_counted_not_piled_up(tmp_pat
     assert minute["arrivals_dropped"] == simulator.stats["arrivals_dropped"]
     assert minute["cases_opened"] == 0  # none was ever answered
     assert 0.4 < minute["seconds"] < 5
+
+
+async def test_cases_arrive_at_the_rate_asked_however_short_the_gaps() -> None:
+    simulator = Simulator({"440000": "http://127.0.0.1:9"}, rate=5_000.0, seed=2)
+    arrived = 0
+
+    async def open_case() -> None:
+        nonlocal arrived
+        arrived += 1
+
+    simulator.open_case = open_case  # type: ignore[method-assign]
+    arrivals = asyncio.create_task(simulator._arrivals())
+    await asyncio.sleep(1.0)
+    arrivals.cancel()
+    assert 4_500 < arrived + simulator.stats["arrivals_dropped"] < 5_500
+
+
+async def test_stopping_ends_the_steps_under_way_before_closing_connections() -> None:
+    simulator = Simulator({"440000": "http://127.0.0.1:9"}, rate=200.0, seed=3, concurrency=2)
+
+    async def never_answered(url: str, body: dict[str, Any] | None = None, **_: Any) -> None:
+        await asyncio.Event().wait()
+
+    simulator.post = never_answered  # type: ignore[method-assign,assignment]
+    await simulator.run(duration=0.3)
+    assert simulator._running == set()  # every step was cancelled and is gone
