@@ -156,23 +156,30 @@ def _seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f} s"
 
 
-def _simulator_line(report: dict[str, Any]) -> Text:
+def _simulator_lines(report: dict[str, Any]) -> list[Text]:
     """What the simulator was asked for beside what it opened: the nodes answering more slowly
     than the rate asked keeps its requests in flight at their limit, and the rest is dropped."""
     minute, stats = report["last_minute"], report["stats"]
     seconds = minute["seconds"]
+    asked = f"Simulator: {report['cases_per_second_asked']:g} cases/s asked"
+    if seconds <= 0:
+        return [Text(asked)]
     failed = stats.get("network_errors", 0) + sum(
         n for key, n in stats.items() if key.startswith("http_") and int(key[5:]) >= 400
     )
-    if seconds <= 0:
-        return Text(f"Traffic simulator: {report['cases_per_second_asked']:g} cases/s asked")
-    return Text(
-        f"Traffic simulator: {report['cases_per_second_asked']:g} cases/s asked; last "
-        f"{seconds:.0f} s: {minute['cases_opened'] / seconds:.1f}/s opened, "
-        f"{minute['arrivals_dropped'] / seconds:.1f}/s dropped (its "
-        f"{report['requests_in_flight_limit']} requests in flight all busy); "
-        f"{failed:,} requests failed or refused since it started"
+    dropped = minute["arrivals_dropped"]
+    because = (
+        f"dropped: all {report['requests_in_flight_limit']} requests in flight busy; "
+        if dropped
+        else ""
     )
+    return [
+        Text(
+            f"{asked}; last {seconds:.0f} s: {minute['cases_opened'] / seconds:.1f}/s opened, "
+            f"{dropped / seconds:.1f}/s dropped"
+        ),
+        Text(f"  ({because}{failed:,} requests failed or refused so far)"),
+    ]
 
 
 def render(now: Snapshot, before: Snapshot | None = None) -> Group:
@@ -203,7 +210,7 @@ def render(now: Snapshot, before: Snapshot | None = None) -> Group:
                 Text(f"  {row['province']} {row['name']} {row['status']}: {row['reason']}")
             )
     if now.simulator is not None:
-        parts.append(_simulator_line(now.simulator))
+        parts.extend(_simulator_lines(now.simulator))
     table = Table(box=box.SIMPLE_HEAD)
     for column, justify in (
         ("process", "left"),

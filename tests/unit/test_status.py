@@ -164,5 +164,8 @@ def test_the_simulators_shortfall_against_the_rate_asked_is_shown(tmp_path: Path
     console = Console(width=200, record=True)
     console.print(render(Snapshot(1.0, [], None, "connection refused", found)))
     text = console.export_text()
-    assert "Traffic simulator: 300 cases/s asked; last 60 s: 58.0/s opened, 242.0/s dropped" in text
-    assert "its 32 requests in flight all busy); 5 requests failed or refused" in text
+    assert "Simulator: 300 cases/s asked; last 60 s: 58.0/s opened, 242.0/s dropped" in text
+    assert "(dropped: all 32 requests in flight busy; 5 requests failed or refused so far)" in text
+    assert all(
+        len(line) <= 80 for line in text.splitlines() if "Simulator" in line or "(dr" in line
+    )
