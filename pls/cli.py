@@ -130,7 +130,7 @@ def up(
         ).start()
     try:
         if simulate:
-            from pls.manifest import SIMULATOR_REPORT
+            from pls.manifest import simulator_report
             from pls.simulator.traffic import Simulator
 
             simulator = Simulator(
@@ -139,7 +139,7 @@ def up(
                 day_seconds=day_seconds,
                 tokens={p: federation.token(f"operator-{p}") for p in codes},
                 complaints_per_10k=complaint_rate,
-                report=var_dir / SIMULATOR_REPORT,
+                report=simulator_report(var_dir),
             )
             asyncio.run(simulator.run())
         else:

@@ -10,9 +10,11 @@ from typing import Any
 
 from pls.settings import CommonSettings
 
-# Where `pls up`'s traffic simulator writes what it was asked and did, under the federation's
-# var directory (see `pls.simulator.traffic.Simulator.write_report`).
-SIMULATOR_REPORT = "simulator.json"
+
+def simulator_report(var_dir: Path) -> Path:
+    """Where `pls up`'s traffic simulator writes what it was asked and did (see
+    `pls.simulator.traffic.Simulator.write_report`), under the federation's var directory."""
+    return var_dir / "simulator.json"
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Manifest:
         )
 
     def simulator_report(self) -> Path:
-        return Path(self.data["var_dir"]) / SIMULATOR_REPORT
+        return simulator_report(Path(self.data["var_dir"]))
 
     def token(self, name: str) -> str | None:
         path = self.token_file(name)
